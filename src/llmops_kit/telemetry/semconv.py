@@ -48,6 +48,12 @@ GEN_AI_EVALUATION_SCORE_VALUE = "gen_ai.evaluation.score.value"
 GEN_AI_EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
 GEN_AI_EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"
 ERROR_TYPE = "error.type"
+# appended by the LangChain integration
+GEN_AI_TOOL_DESCRIPTION = "gen_ai.tool.description"
+GEN_AI_TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_RESULT = "gen_ai.tool.call.result"
+GEN_AI_RETRIEVAL_QUERY_TEXT = "gen_ai.retrieval.query.text"
+GEN_AI_RETRIEVAL_DOCUMENTS = "gen_ai.retrieval.documents"
 
 # --- events -------------------------------------------------------------------------------
 EVENT_EVALUATION_RESULT = "gen_ai.evaluation.result"
@@ -84,6 +90,11 @@ LLMOPS_GUARDRAIL_KIND = "llmops.guardrail.kind"
 LLMOPS_AUDIT_LOCATION = "llmops.audit.location"
 LLMOPS_EVAL_PASSED = "llmops.evaluation.passed"
 LLMOPS_TIMEOUT_S = "llmops.run.timeout_s"
+# appended by the LangChain integration
+LLMOPS_RETRIEVAL_DOCUMENT_COUNT = "llmops.retrieval.document_count"
+LLMOPS_ORPHANED = "llmops.orphaned"  # span ended by its parent's end/error, never by its own
+LLMOPS_MODEL_CALLS = "llmops.model_calls"
+LLMOPS_COST_UNPRICED_CALLS = "llmops.cost.unpriced_calls"  # model calls with no price: cost is a lower bound
 
 # --- metric names -------------------------------------------------------------------------
 METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"

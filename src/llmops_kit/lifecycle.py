@@ -1,0 +1,442 @@
+"""The governed run lifecycle — one implementation for ProductionAgent and framework middleware.
+
+``admit`` (input safety ∥ budget reservation) → the caller invokes the agent →
+``check_output`` → ``complete`` (evaluate, settle, audit, metrics, span attributes).
+Every path through ``complete`` settles what ``admit`` reserved and writes one audit record,
+so a blocked, failed, timed-out or cancelled run never leaves a reservation or a gap behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+from llmops_kit.agent import AgentReply, RunContext
+from llmops_kit.budget.base import BudgetAmount, BudgetReservation, BudgetState, BudgetSubject
+from llmops_kit.evaluation.base import EvalContext, EvalResult
+from llmops_kit.results import RunResult
+from llmops_kit.safety.base import SafetyVerdict
+from llmops_kit.telemetry import semconv as sc
+from llmops_kit.usage import TokenUsage
+
+if TYPE_CHECKING:
+    from llmops_kit.runtime import Runtime
+
+log = logging.getLogger("llmops_kit.lifecycle")
+
+BLOCKED_OUTPUT_REPLACEMENT = "I'm sorry, but I can't share that response."
+
+
+@dataclass(slots=True)
+class Admission:
+    """The decision taken before the model is called."""
+
+    allowed: bool
+    status: str | None = None
+    reason: str | None = None
+    input_verdict: SafetyVerdict | None = None
+    reservation: BudgetReservation | None = None
+    model: str | None = None
+
+
+def sanitize_text(value: object) -> tuple[str, bool]:
+    """Make any input safe for JSON, OTel and hashing; report whether it had to change."""
+    if not isinstance(value, str):
+        return ("" if value is None else str(value)), True
+    try:
+        value.encode("utf-8")
+        return value, False
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace").decode("utf-8"), True
+
+
+class RunGovernor:
+    """Applies safety, budgets, evaluation, audit and telemetry around one agent invocation."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.telemetry = runtime.telemetry
+
+    # --- before ---------------------------------------------------------------------------
+    def subject(self, ctx: RunContext, model: str | None) -> BudgetSubject:
+        return BudgetSubject(
+            tenant_id=ctx.tenant_id, user_id=ctx.user_id, agent=ctx.agent_name,
+            session_id=ctx.session_id, run_id=ctx.run_id, model=model,
+        )
+
+    async def admit(
+        self, ctx: RunContext, query: str, *, model: str | None = None,
+        documents: Sequence[str] = (), reserve_budget: bool = True,
+    ) -> Admission:
+        span = trace.get_current_span()
+        model = model or self.settings.default_model
+        if not query.strip():
+            return self._deny_input(ctx, span, "empty_input", model)
+        if len(query) > self.settings.max_query_chars:
+            return self._deny_input(
+                ctx, span, f"input_too_large: {len(query):,} characters > MAX_QUERY_CHARS "
+                f"{self.settings.max_query_chars:,}", model,
+            )
+        safety_task = self._check_input(ctx, query, documents)
+        budget_task = self._reserve(ctx, query, model) if reserve_budget else _none()
+        verdict, reservation = await asyncio.gather(safety_task, budget_task)
+        admission = Admission(True, input_verdict=verdict, reservation=reservation, model=model)
+        if not verdict.allowed:
+            admission.allowed, admission.status = False, "blocked_input"
+            admission.reason = verdict.reason or "unsafe_input"
+        elif reservation is not None and not reservation.granted:
+            admission.allowed, admission.status = False, "budget_denied"
+            admission.reason = reservation.reason or "budget exhausted"
+        self._annotate_admission(ctx, span, admission)
+        return admission
+
+    def _deny_input(self, ctx: RunContext, span: Span, reason: str, model: str | None) -> Admission:
+        verdict = SafetyVerdict(stage="input", allowed=False, action="block", reason=reason.split(":")[0],
+                                analyzer="llmops-kit", findings=[reason.split(":")[0]])
+        admission = Admission(False, "blocked_input", reason, verdict, None, model)
+        self._annotate_admission(ctx, span, admission)
+        return admission
+
+    async def _check_input(self, ctx: RunContext, query: str, documents: Sequence[str]) -> SafetyVerdict:
+        try:
+            verdict = await self.runtime.safety.check_input(query, documents=documents)
+        except Exception as exc:  # a broken guard must not break the run; the fail mode decides
+            verdict = self._unavailable("input", exc)
+        self._count_verdict(ctx, verdict)
+        return verdict
+
+    async def check_output(self, ctx: RunContext, text: str) -> SafetyVerdict:
+        try:
+            verdict = await self.runtime.safety.check_output(text)
+        except Exception as exc:
+            verdict = self._unavailable("output", exc)
+        self._count_verdict(ctx, verdict)
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.set_attribute(sc.LLMOPS_SAFETY_OUTPUT_ACTION, verdict.action)
+            if not verdict.allowed and verdict.reason:
+                span.set_attribute(sc.LLMOPS_SAFETY_REASON, verdict.reason)
+        return verdict
+
+    def _unavailable(self, stage: str, exc: BaseException) -> SafetyVerdict:
+        log.warning("safety check (%s) failed: %s", stage, type(exc).__name__)
+        self.telemetry.safety_unavailable.add(1, {sc.LLMOPS_GUARDRAIL_STAGE: stage})
+        if self.settings.content_safety_fail_mode == "open":
+            return SafetyVerdict(stage=stage, allowed=True, action="flag", reason="safety_unavailable",
+                                 findings=["fail_open"], analyzer=getattr(self.runtime.safety, "name", "?"),
+                                 status="unavailable")
+        return SafetyVerdict(stage=stage, allowed=False, action="block", reason="safety_unavailable",
+                             analyzer=getattr(self.runtime.safety, "name", "?"), status="unavailable")
+
+    def _count_verdict(self, ctx: RunContext, verdict: SafetyVerdict) -> None:
+        self.telemetry.record_guardrail(verdict.stage, verdict.action, "safety", verdict.reason, ctx.agent_name)
+
+    async def _reserve(self, ctx: RunContext, query: str, model: str) -> BudgetReservation | None:
+        from llmops_kit.budget.estimate import estimate_amount
+
+        subject = self.subject(ctx, model)
+        max_out = ctx.max_output_tokens or self.settings.max_output_tokens
+        try:
+            estimate = estimate_amount(self.runtime.pricing, self.runtime.tokens, model, query, max_out)
+        except LookupError as exc:  # unknown model price with unknown_model_price=error
+            return BudgetReservation(ctx.run_id, False, subject, BudgetAmount(), reason=str(exc),
+                                     denied_limit="pricing")
+        try:
+            reservation = await self.runtime.budget.reserve(subject, estimate)
+        except Exception as exc:
+            log.warning("budget reservation failed: %s", type(exc).__name__)
+            if self.settings.budget_fail_mode == "open":
+                return BudgetReservation(ctx.run_id, True, subject, estimate, fail_open=True,
+                                         reason="budget_unavailable")
+            return BudgetReservation(ctx.run_id, False, subject, estimate, reason="budget_unavailable")
+        action = "allow" if reservation.granted else "block"
+        self.telemetry.record_guardrail("input", action, "budget", reservation.reason, ctx.agent_name)
+        if not reservation.granted:
+            self.telemetry.budget_denials.add(1, {sc.GEN_AI_AGENT_NAME: ctx.agent_name,
+                                                  sc.LLMOPS_BUDGET_LIMIT: reservation.denied_limit or "?"})
+        return reservation
+
+    def _annotate_admission(self, ctx: RunContext, span: Span, admission: Admission) -> None:
+        if not span.is_recording():
+            return
+        v = admission.input_verdict
+        if v is not None:
+            span.set_attribute(sc.LLMOPS_SAFETY_INPUT_ACTION, v.action)
+            span.set_attribute(sc.LLMOPS_SAFETY_ANALYZER, v.analyzer)
+            span.set_attribute(sc.LLMOPS_SAFETY_STATUS, v.status)
+            if v.findings:
+                span.set_attribute(sc.LLMOPS_SAFETY_FINDINGS, list(v.findings)[:20])
+            if "fail_open" in v.findings:
+                span.set_attribute(sc.LLMOPS_SAFETY_FAIL_OPEN, True)
+        r = admission.reservation
+        if r is not None:
+            span.set_attribute(sc.LLMOPS_BUDGET_DECISION, "granted" if r.granted else "denied")
+            span.set_attribute(sc.LLMOPS_BUDGET_RESERVED_TOKENS, r.estimate.total_tokens)
+            span.set_attribute(sc.LLMOPS_BUDGET_RESERVED_MICRO_USD, r.estimate.cost_micro_usd)
+            if r.reason:
+                span.set_attribute(sc.LLMOPS_BUDGET_REASON, r.reason)
+        if not admission.allowed:
+            span.add_event(sc.EVENT_GUARDRAIL_DECISION, {
+                sc.LLMOPS_GUARDRAIL_STAGE: "input",
+                sc.LLMOPS_GUARDRAIL_ACTION: "block",
+                sc.LLMOPS_GUARDRAIL_KIND: "budget" if admission.status == "budget_denied" else "safety",
+                sc.LLMOPS_RUN_REASON: admission.reason or "",
+            })
+
+    # --- after ----------------------------------------------------------------------------
+    async def complete(
+        self, ctx: RunContext, query: str, admission: Admission, *, reply: AgentReply | None,
+        status: str, reason: str | None = None, error: BaseException | None = None,
+        output_verdict: SafetyVerdict | None = None, started_at: float,
+        settle_budget: bool = True, span: Span | None = None,
+        eval_context: EvalContext | None = None,
+    ) -> RunResult:
+        span = span or trace.get_current_span()
+        model = (reply.model if reply and reply.model else None) or admission.model or self.settings.default_model
+        invoked = reply is not None or error is not None
+        usage = reply.usage if reply is not None else None
+        usage_missing = invoked and (usage is None or not usage.reported)
+        cost_micro = self._cost(model, reply)
+        response_text = reply.text if reply is not None else ""
+        if status == "blocked_output":
+            response_text = BLOCKED_OUTPUT_REPLACEMENT
+        elif status == "blocked_input":
+            response_text = "I'm sorry, but I can't help with that request."
+        elif status == "budget_denied":
+            response_text = "This request exceeds the available budget."
+        elif status == "error":
+            response_text = ""
+
+        evaluations: list[EvalResult] = []
+        if status == "ok" and reply is not None and self.runtime.evaluation is not None:
+            evaluations, gated = await self._evaluate(ctx, query, reply, admission, span, eval_context)
+            if gated:
+                status, reason = "blocked_output", f"evaluation_gate: {gated}"
+                response_text = BLOCKED_OUTPUT_REPLACEMENT
+
+        settle_cost = await self._settle(admission, model, usage, invoked, settle_budget)
+        if usage_missing and settle_cost is not None:
+            cost_micro = settle_cost  # priced at the reservation, never $0
+        budget_state = await self._budget_state(ctx, model)
+
+        latency_ms = (time.perf_counter() - started_at) * 1000
+        verdicts = [v for v in (admission.input_verdict, output_verdict) if v is not None]
+        result = RunResult(
+            run_id=ctx.run_id,
+            trace_id=_trace_id(span),
+            agent=ctx.agent_name,
+            status=status,  # type: ignore[arg-type]
+            response=response_text,
+            reason=reason,
+            usage=usage if usage is not None else TokenUsage(reported=False),
+            usage_missing=usage_missing,
+            cost_usd=cost_micro / 1_000_000,
+            latency_ms=latency_ms,
+            ttft_ms=(reply.ttft_s * 1000) if reply is not None and reply.ttft_s is not None else None,
+            model=model,
+            safety=verdicts,
+            evaluations=evaluations,
+            budget=budget_state,
+            error_type=type(error).__name__ if error is not None else None,
+            tool_calls=[
+                {"name": t.name, "call_id": t.call_id, "error": t.error} for t in (reply.tool_calls if reply else [])
+            ],
+        )
+        result.audit = await self._audit(ctx, query, reply, result)
+        self._finish_telemetry(ctx, span, reply, result, error, cost_micro)
+        return result
+
+    def _cost(self, model: str, reply: AgentReply | None) -> int:
+        if reply is None:
+            return 0
+        try:
+            if reply.model_calls:
+                return sum(
+                    self.runtime.pricing.cost_micro_usd(c.model or model, c.usage)
+                    for c in reply.model_calls if c.usage.reported
+                )
+            if reply.usage is not None and reply.usage.reported:
+                return self.runtime.pricing.cost_micro_usd(model, reply.usage)
+        except LookupError:
+            log.warning("no price for model %r; cost recorded as the reservation", model)
+        return 0
+
+    async def _evaluate(
+        self, ctx: RunContext, query: str, reply: AgentReply, admission: Admission, span: Span,
+        eval_context: EvalContext | None,
+    ) -> tuple[list[EvalResult], str | None]:
+        runner = self.runtime.evaluation
+        assert runner is not None
+        ectx = eval_context or EvalContext()
+        ectx.run_id, ectx.agent_name = ctx.run_id, ctx.agent_name
+        ectx.tool_calls = list(reply.tool_calls)
+        if reply.documents and not ectx.documents:
+            ectx.documents = list(reply.documents)
+        ectx.metadata.setdefault("_span", span)
+        ectx.metadata.setdefault("response_id", reply.response_id)
+        flagged = bool(admission.input_verdict and admission.input_verdict.findings)
+        try:
+            results = await runner.evaluate(query, reply.text, ectx, flagged=flagged)
+        except Exception:  # evaluation must never fail a run unless it gates
+            log.warning("evaluation failed", exc_info=True)
+            return [], None
+        for r in results:
+            self.telemetry.emit_evaluation(r, span, reply.response_id, ctx.agent_name)
+        gated = None
+        failed = [r.name for r in results if r.passed is False]
+        gate_failed = getattr(runner, "gate_failed", None)
+        if failed and (self.settings.evaluation_gate or (gate_failed is not None and gate_failed(results))):
+            gated = ", ".join(failed)
+        return results, gated
+
+    async def _settle(
+        self, admission: Admission, model: str, usage: TokenUsage | None, invoked: bool, settle_budget: bool
+    ) -> int | None:
+        """Settle the reservation; returns the settled cost when it had to use the reservation."""
+        reservation = admission.reservation
+        if not settle_budget or reservation is None or not reservation.granted or reservation.fail_open:
+            return None
+        from llmops_kit.budget.estimate import actual_amount
+
+        try:
+            if not invoked:
+                actual: BudgetAmount | None = BudgetAmount()  # the model was never called
+            elif usage is None or not usage.reported:
+                actual = None  # settle at the reserved amount
+            else:
+                actual = actual_amount(self.runtime.pricing, model, usage)
+            settlement = await self.runtime.budget.settle(reservation, actual)
+        except Exception:
+            log.warning("budget settle failed; the lease will release the hold", exc_info=True)
+            return None
+        if actual is None:
+            return settlement.actual.cost_micro_usd
+        return None
+
+    async def _budget_state(self, ctx: RunContext, model: str) -> BudgetState:
+        try:
+            return await self.runtime.budget.state(self.subject(ctx, model))
+        except Exception:
+            log.warning("budget state unavailable", exc_info=True)
+            return BudgetState()
+
+    async def _audit(self, ctx: RunContext, query: str, reply: AgentReply | None, result: RunResult) -> Any:
+        record = build_audit_record(ctx, query, reply, result)
+        try:
+            return await self.runtime.audit.append(record)
+        except Exception:
+            log.error("audit append failed for run %s", ctx.run_id, exc_info=True)
+            return None
+
+    def _finish_telemetry(
+        self, ctx: RunContext, span: Span, reply: AgentReply | None, result: RunResult,
+        error: BaseException | None, cost_micro: int,
+    ) -> None:
+        tel = self.telemetry
+        tel.record_run(agent=ctx.agent_name, status=result.status, tenant=ctx.tenant_id)
+        if reply is not None and not reply.metadata.get("llmops.model_calls_recorded"):
+            calls = reply.model_calls or [None]
+            for call in calls:
+                model = (call.model if call else None) or result.model
+                usage = call.usage if call else reply.usage
+                try:
+                    cost = self.runtime.pricing.cost_micro_usd(model, usage) / 1e6 if usage and usage.reported else None
+                except LookupError:
+                    cost = None
+                tel.record_model_call(
+                    model=model, provider=(call.provider if call else reply.provider) or "openai",
+                    usage=usage, duration_s=(call.duration_s if call else None) or result.latency_ms / 1000,
+                    cost_usd=cost, ttft_s=(call.ttft_s if call else reply.ttft_s), agent=ctx.agent_name,
+                )
+        if not span.is_recording():
+            return
+        u = result.usage
+        span.set_attribute(sc.LLMOPS_RUN_STATUS, result.status)
+        if result.reason:
+            span.set_attribute(sc.LLMOPS_RUN_REASON, result.reason[:500])
+        if result.model:
+            span.set_attribute(sc.GEN_AI_REQUEST_MODEL, result.model)
+        if u.reported:
+            span.set_attribute(sc.GEN_AI_USAGE_INPUT_TOKENS, u.input_tokens)
+            span.set_attribute(sc.GEN_AI_USAGE_OUTPUT_TOKENS, u.output_tokens)
+            if u.cache_read_input_tokens:
+                span.set_attribute(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, u.cache_read_input_tokens)
+            if u.reasoning_tokens:
+                span.set_attribute(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, u.reasoning_tokens)
+        if result.usage_missing:
+            span.set_attribute(sc.LLMOPS_USAGE_MISSING, True)
+        span.set_attribute(sc.LLMOPS_COST_USD, round(cost_micro / 1e6, 6))
+        if result.ttft_ms is not None:
+            span.set_attribute(sc.GEN_AI_RESPONSE_TTFC, result.ttft_ms / 1000)
+        if result.audit is not None:
+            span.set_attribute(sc.LLMOPS_AUDIT_LOCATION, result.audit.location)
+        if reply is not None and reply.response_id:
+            span.set_attribute(sc.GEN_AI_RESPONSE_ID, reply.response_id)
+        if reply is not None:
+            out = tel.messages_json("assistant", reply.text)
+            if out is not None:
+                span.set_attribute(sc.GEN_AI_OUTPUT_MESSAGES, out)
+        remaining = [lim.remaining for lim in result.budget.limits]
+        if remaining:
+            span.set_attribute(sc.LLMOPS_BUDGET_REMAINING, min(remaining))
+        if result.status == "error":
+            span.set_status(Status(StatusCode.ERROR, (result.reason or "")[:200]))
+            span.set_attribute(sc.ERROR_TYPE, result.error_type or "error")
+            if error is not None:
+                span.record_exception(error)
+        elif result.status == "blocked_output":
+            span.add_event(sc.EVENT_GUARDRAIL_DECISION, {
+                sc.LLMOPS_GUARDRAIL_STAGE: "output",
+                sc.LLMOPS_GUARDRAIL_ACTION: "block",
+                sc.LLMOPS_RUN_REASON: result.reason or "",
+            })
+
+
+def _trace_id(span: Span) -> str:
+    ctx = span.get_span_context()
+    return trace.format_trace_id(ctx.trace_id) if ctx.is_valid else ""
+
+
+async def _none() -> None:
+    return None
+
+
+def build_audit_record(ctx: RunContext, query: str, reply: AgentReply | None, result: RunResult) -> dict[str, Any]:
+    """The audit record: who, what, which decisions, what it cost. Content is redacted by the sink."""
+    return {
+        "schema": "llmops.audit/1",
+        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "run_id": ctx.run_id,
+        "trace_id": result.trace_id,
+        "agent": ctx.agent_name,
+        "tenant_id": ctx.tenant_id,
+        "user_id": ctx.user_id,
+        "session_id": ctx.session_id,
+        "status": result.status,
+        "reason": result.reason,
+        "error_type": result.error_type,
+        "model": result.model,
+        "query": query,
+        "response": result.response,
+        "usage": result.usage.to_dict(),
+        "usage_missing": result.usage_missing,
+        "cost_usd": result.cost_usd,
+        "latency_ms": round(result.latency_ms, 3),
+        "safety": [v.to_dict() for v in result.safety],
+        "evaluations": [e.to_dict() for e in result.evaluations],
+        "budget": result.budget.to_dict(),
+        "tool_calls": result.tool_calls,
+        "model_calls": [
+            {"model": c.model, "agent": c.agent_name, **c.usage.to_dict()} for c in (reply.model_calls if reply else [])
+        ],
+        "metadata": {k: v for k, v in dict(ctx.metadata).items() if isinstance(v, (str, int, float, bool))},
+    }

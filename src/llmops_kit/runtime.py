@@ -1,0 +1,203 @@
+"""The one place that turns :class:`Settings` into backends.
+
+Each backend is chosen by its own setting alone: App Insights / OTLP / local JSONL for
+telemetry, Azure Content Safety or the offline analyzer, Blob or file audit, Redis or
+SQLite budgets. Everything else in llmops-kit receives the objects built here, so tests
+inject real local peers by passing them in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmops_kit.audit.base import AuditSink
+from llmops_kit.budget.base import BudgetGate
+from llmops_kit.config import Settings
+from llmops_kit.evaluation.base import Evaluator
+from llmops_kit.pricing.base import Pricing, TokenCounter
+from llmops_kit.safety.base import SafetyGuard
+from llmops_kit.telemetry.instruments import Telemetry
+
+log = logging.getLogger("llmops_kit.runtime")
+
+
+@dataclass
+class Runtime:
+    """Backends for governed runs; share one per process (it is concurrency-safe)."""
+
+    settings: Settings
+    telemetry: Telemetry
+    safety: SafetyGuard
+    audit: AuditSink
+    budget: BudgetGate
+    pricing: Pricing
+    tokens: TokenCounter
+    evaluation: Any = None  # llmops_kit.evaluation.runner.EvaluationRunner
+    backends: dict[str, str] = field(default_factory=dict)
+
+    async def aclose(self) -> None:
+        """Drain background evaluations, flush the audit trail, close clients. Idempotent."""
+        if self.evaluation is not None:
+            drain = getattr(self.evaluation, "drain", None)
+            if drain is not None:
+                await drain()
+        for closer in (self.audit.aclose, self.safety.aclose, self.budget.aclose):
+            try:
+                await closer()
+            except Exception:
+                log.warning("closing a backend failed", exc_info=True)
+
+
+def build_runtime(
+    settings: Settings | None = None,
+    *,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+    logger_provider: Any = None,
+    safety: SafetyGuard | None = None,
+    audit: AuditSink | None = None,
+    budget: BudgetGate | None = None,
+    pricing: Pricing | None = None,
+    tokens: TokenCounter | None = None,
+    evaluators: Sequence[Evaluator] | None = None,
+    redact: Any = None,
+) -> Runtime:
+    """Build every backend from settings; any argument given is used instead.
+
+    Telemetry providers default to the OTel globals (set by ``configure_telemetry`` or by
+    the application); nothing here installs a global provider.
+    """
+    settings = settings or Settings.load()
+    backends: dict[str, str] = {}
+    telemetry = Telemetry(
+        tracer_provider, meter_provider, logger_provider,
+        capture_content=settings.enable_sensitive_data, redact=redact,
+    )
+    pricing = pricing or _build_pricing(settings)
+    tokens = tokens or _build_tokens()
+    safety = safety or _build_safety(settings, backends)
+    audit = audit or _build_audit(settings, backends)
+    budget = budget or _build_budget(settings, telemetry, backends)
+    runtime = Runtime(settings, telemetry, safety, audit, budget, pricing, tokens, backends=backends)
+    runtime.evaluation = _build_evaluation(settings, evaluators, telemetry)
+    backends.setdefault("safety", getattr(safety, "name", type(safety).__name__))
+    backends.setdefault("audit", getattr(audit, "name", type(audit).__name__))
+    backends.setdefault("budget", getattr(budget, "name", type(budget).__name__))
+    return runtime
+
+
+def _build_pricing(settings: Settings) -> Pricing:
+    from llmops_kit.pricing.base import ModelPrice
+    from llmops_kit.pricing.table import PriceTable
+
+    default = None
+    if settings.unknown_model_price == "default":
+        default = ModelPrice("default", settings.default_input_usd_per_mtok, settings.default_output_usd_per_mtok,
+                             source="settings")
+    return PriceTable.load(overrides_file=settings.pricing_file, unknown=settings.unknown_model_price,
+                           default_price=default)
+
+
+def _build_tokens() -> TokenCounter:
+    from llmops_kit.pricing.tokens import default_token_counter
+
+    return default_token_counter()
+
+
+def _build_safety(settings: Settings, backends: dict[str, str]) -> SafetyGuard:
+    if settings.content_safety_endpoint:
+        from llmops_kit.safety.azure import AzureContentSafetyGuard
+
+        backends["safety"] = f"azure-content-safety ({settings.content_safety_endpoint})"
+        return AzureContentSafetyGuard.from_settings(settings)
+    from llmops_kit.safety.local import LocalSafetyAnalyzer
+
+    backends["safety"] = "local-heuristic (offline)"
+    return LocalSafetyAnalyzer(thresholds=settings.safety_thresholds,
+                               block_pii_in_output=settings.safety_block_pii_in_output)
+
+
+def _build_audit(settings: Settings, backends: dict[str, str]) -> AuditSink:
+    redact = None
+    if settings.audit_redact_pii:
+        from llmops_kit.safety.pii import redact_pii
+
+        redact = redact_pii
+    if settings.audit_storage_connection_string is not None or settings.audit_storage_account_url:
+        from llmops_kit.audit.blob import BlobAuditSink
+
+        backends["audit"] = f"azure-blob (container {settings.audit_container})"
+        return BlobAuditSink.from_settings(settings, redact=redact)
+    from llmops_kit.audit.file import FileAuditSink
+
+    backends["audit"] = f"local JSONL ({settings.resolved_audit_dir})"
+    return FileAuditSink(settings.resolved_audit_dir, redact=redact)
+
+
+def _build_budget(settings: Settings, telemetry: Telemetry, backends: dict[str, str]) -> BudgetGate:
+    from llmops_kit.budget.factory import build_ledger
+    from llmops_kit.budget.manager import BudgetManager
+    from llmops_kit.budget.policy import BudgetPolicy
+
+    kind = settings.budget_ledger
+    if kind == "auto":
+        kind = "redis" if settings.redis_url is not None else "sqlite"
+    ledger = build_ledger(
+        kind, db_path=settings.resolved_budget_db_path,
+        redis_url=settings.redis_url.get_secret_value() if settings.redis_url else None,
+    )
+    policy = BudgetPolicy.from_settings_values(
+        max_tokens_per_request=settings.max_tokens_per_request,
+        daily_token_budget=settings.daily_token_budget,
+        daily_cost_budget_usd=settings.daily_cost_budget_usd,
+        monthly_cost_budget_usd=settings.monthly_cost_budget_usd,
+        tenant_daily_cost_budget_usd=settings.tenant_daily_cost_budget_usd,
+        user_daily_token_budget=settings.user_daily_token_budget,
+    )
+    if settings.budget_policy_file is not None:
+        policy = policy.merged_with(BudgetPolicy.load_file(settings.budget_policy_file))
+    backends["budget"] = {
+        "sqlite": f"sqlite ({settings.resolved_budget_db_path})",
+        "redis": "redis",
+        "memory": "in-memory (this process only)",
+    }[kind]
+    return BudgetManager(
+        policy, ledger, fail_mode=settings.budget_fail_mode, timezone=settings.budget_timezone,
+        lease_seconds=settings.budget_lease_seconds, on_threshold=_threshold_emitter(telemetry),
+    )
+
+
+def _threshold_emitter(telemetry: Telemetry) -> Any:
+    from llmops_kit.telemetry import semconv as sc
+
+    def emit(event: Any) -> None:
+        attrs = {
+            sc.LLMOPS_BUDGET_LIMIT: str(getattr(event, "label", "?")),
+            "llmops.budget.percent": int(getattr(event, "percent", 0)),
+        }
+        telemetry.budget_thresholds.add(1, attrs)
+        telemetry.event_logger.emit(event_name=sc.EVENT_BUDGET_THRESHOLD, attributes=attrs)
+
+    return emit
+
+
+def _build_evaluation(settings: Settings, evaluators: Sequence[Evaluator] | None, telemetry: Telemetry) -> Any:
+    if settings.evaluation_mode == "off":
+        return None
+    from llmops_kit.evaluation.runner import EvaluationRunner
+
+    if evaluators is None:
+        from llmops_kit.evaluation.defaults import default_evaluators
+
+        evaluators = default_evaluators()
+
+    def on_result(result: Any, context: Any) -> None:  # background mode: emit when scored
+        span = context.metadata.get("_span") if context is not None else None
+        telemetry.emit_evaluation(result, span, context.metadata.get("response_id") if context else None,
+                                  getattr(context, "agent_name", None))
+
+    return EvaluationRunner(list(evaluators), mode=settings.evaluation_mode,
+                            default_sample_rate=settings.evaluation_sample_rate, on_result=on_result)

@@ -1,0 +1,179 @@
+"""The tracer, meters and event logger llmops-kit writes through, bound to explicit providers.
+
+Providers are passed in (or taken from the OTel globals the application configured); this
+module never installs a provider. One ``Telemetry`` is shared by the pipeline, the
+LangChain handler and the MAF middleware so every metric has exactly one definition.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.trace import Span
+
+from llmops_kit.evaluation.base import EvalResult
+from llmops_kit.telemetry import semconv as sc
+from llmops_kit.usage import TokenUsage
+
+Redactor = Callable[[str], str]
+
+
+class Telemetry:
+    """Instruments created once per provider set; cheap to call on the hot path."""
+
+    def __init__(
+        self,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+        logger_provider: _logs.LoggerProvider | None = None,
+        *,
+        capture_content: bool = False,
+        redact: Redactor | None = None,
+        version: str | None = None,
+    ) -> None:
+        from llmops_kit import __version__
+
+        self.tracer_provider = tracer_provider or trace.get_tracer_provider()
+        self.meter_provider = meter_provider or metrics.get_meter_provider()
+        self.logger_provider = logger_provider or _logs.get_logger_provider()
+        self.capture_content = capture_content
+        self.redact = redact
+        ver = version or __version__
+        self.tracer = self.tracer_provider.get_tracer(sc.INSTRUMENTATION_SCOPE, ver)
+        self.meter = self.meter_provider.get_meter(sc.INSTRUMENTATION_SCOPE, ver)
+        self.event_logger = self.logger_provider.get_logger(sc.INSTRUMENTATION_SCOPE, ver)
+
+        m = self.meter
+        self.token_usage = m.create_histogram(
+            sc.METRIC_TOKEN_USAGE, unit="{token}", description="Tokens used per model call",
+            explicit_bucket_boundaries_advisory=list(sc.TOKEN_USAGE_BUCKETS),
+        )
+        self.operation_duration = m.create_histogram(
+            sc.METRIC_OPERATION_DURATION, unit="s", description="GenAI operation duration",
+            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
+        )
+        self.ttfc = m.create_histogram(
+            sc.METRIC_TTFC, unit="s", description="Time to first streamed chunk",
+            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
+        )
+        self.cost = m.create_counter(sc.METRIC_COST, unit="USD", description="Priced cost of model calls")
+        self.guardrail_decisions = m.create_counter(
+            sc.METRIC_GUARDRAIL_DECISIONS, unit="{decision}", description="Safety and budget decisions"
+        )
+        self.runs = m.create_counter(sc.METRIC_RUNS, unit="{run}", description="Governed agent runs by status")
+        self.evaluation_score = m.create_histogram(
+            sc.METRIC_EVALUATION_SCORE, unit="1", description="Evaluator scores"
+        )
+        self.budget_denials = m.create_counter(
+            sc.METRIC_BUDGET_DENIALS, unit="{run}", description="Runs or calls denied by a budget limit"
+        )
+        self.budget_thresholds = m.create_counter(
+            sc.METRIC_BUDGET_THRESHOLD, unit="{crossing}", description="Soft budget threshold crossings"
+        )
+        self.safety_unavailable = m.create_counter(
+            sc.METRIC_SAFETY_UNAVAILABLE, unit="{check}", description="Safety checks that could not run"
+        )
+
+    # --- content ------------------------------------------------------------------------
+    def content(self, text: str) -> str | None:
+        """Message content to record, or ``None`` when capture is off."""
+        if not self.capture_content:
+            return None
+        return self.redact(text) if self.redact else text
+
+    def messages_json(self, role: str, text: str) -> str | None:
+        """One message in the semconv ``gen_ai.*.messages`` JSON shape (parts list)."""
+        body = self.content(text)
+        if body is None:
+            return None
+        return json.dumps([{"role": role, "parts": [{"type": "text", "content": body}]}], ensure_ascii=False)
+
+    # --- metrics ------------------------------------------------------------------------
+    def record_model_call(
+        self,
+        *,
+        model: str | None,
+        provider: str | None,
+        operation: str = sc.OP_CHAT,
+        usage: TokenUsage | None,
+        duration_s: float | None,
+        cost_usd: float | None,
+        ttft_s: float | None = None,
+        error_type: str | None = None,
+        agent: str | None = None,
+    ) -> None:
+        attrs: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: operation}
+        if provider:
+            attrs[sc.GEN_AI_PROVIDER_NAME] = provider
+            attrs[sc.GEN_AI_SYSTEM] = provider
+        if model:
+            attrs[sc.GEN_AI_REQUEST_MODEL] = model
+        if agent:
+            attrs[sc.GEN_AI_AGENT_NAME] = agent
+        if usage is not None and usage.reported:
+            self.token_usage.record(usage.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: "input"})
+            self.token_usage.record(usage.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: "output"})
+        if duration_s is not None:
+            d_attrs = {**attrs, sc.ERROR_TYPE: error_type} if error_type else attrs
+            self.operation_duration.record(duration_s, d_attrs)
+        if ttft_s is not None:
+            self.ttfc.record(ttft_s, attrs)
+        if cost_usd:
+            self.cost.add(cost_usd, attrs)
+
+    def record_guardrail(
+        self, stage: str, action: str, kind: str, reason: str | None = None, agent: str | None = None
+    ) -> None:
+        attrs: dict[str, Any] = {
+            sc.LLMOPS_GUARDRAIL_STAGE: stage,
+            sc.LLMOPS_GUARDRAIL_ACTION: action,
+            sc.LLMOPS_GUARDRAIL_KIND: kind,
+        }
+        if reason:
+            attrs[sc.LLMOPS_RUN_REASON] = _low_cardinality(reason)
+        if agent:
+            attrs[sc.GEN_AI_AGENT_NAME] = agent
+        self.guardrail_decisions.add(1, attrs)
+
+    def record_run(self, *, agent: str, status: str, tenant: str | None = None) -> None:
+        attrs: dict[str, Any] = {sc.GEN_AI_AGENT_NAME: agent, sc.LLMOPS_RUN_STATUS: status}
+        if tenant:
+            attrs[sc.LLMOPS_TENANT_ID] = tenant
+        self.runs.add(1, attrs)
+
+    # --- evaluation events ------------------------------------------------------------
+    def emit_evaluation(
+        self, result: EvalResult, span: Span | None = None, response_id: str | None = None,
+        agent: str | None = None,
+    ) -> None:
+        """``gen_ai.evaluation.result`` as a log event parented to ``span``, mirrored as a span event."""
+        attrs: dict[str, Any] = {sc.GEN_AI_EVALUATION_NAME: result.name}
+        if result.score is not None:
+            attrs[sc.GEN_AI_EVALUATION_SCORE_VALUE] = float(result.score)
+        if result.label:
+            attrs[sc.GEN_AI_EVALUATION_SCORE_LABEL] = result.label
+        if result.explanation:
+            attrs[sc.GEN_AI_EVALUATION_EXPLANATION] = result.explanation[:1000]
+        if response_id:
+            attrs[sc.GEN_AI_RESPONSE_ID] = response_id
+        if result.passed is not None:
+            attrs[sc.LLMOPS_EVAL_PASSED] = result.passed
+        if result.error_type:
+            attrs[sc.ERROR_TYPE] = result.error_type
+        ctx = trace.set_span_in_context(span) if span is not None else None
+        self.event_logger.emit(event_name=sc.EVENT_EVALUATION_RESULT, attributes=attrs, context=ctx)
+        if span is not None and span.is_recording():
+            span.add_event(sc.EVENT_EVALUATION_RESULT, attributes=attrs)
+        if result.score is not None:
+            m_attrs: dict[str, Any] = {sc.GEN_AI_EVALUATION_NAME: result.name}
+            if agent:
+                m_attrs[sc.GEN_AI_AGENT_NAME] = agent
+            self.evaluation_score.record(float(result.score), m_attrs)
+
+
+def _low_cardinality(reason: str) -> str:
+    """Metric attributes must not explode: keep the reason's leading token only."""
+    return reason.split(":", 1)[0].split(" ", 1)[0][:64]
