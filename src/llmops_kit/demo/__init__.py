@@ -1,0 +1,1 @@
+"""The offline demo: a scripted support agent run through every lifecycle outcome."""

@@ -1,0 +1,87 @@
+"""Summaries of the local telemetry store (``.llmops/telemetry/*.jsonl``).
+
+Runs are the ``invoke_agent`` spans that carry ``llmops.run.status``; their attributes hold
+the rolled-up tokens and cost, so the report needs no joins.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmops_kit.telemetry import semconv as sc
+from llmops_kit.telemetry.jsonl import LOGS_FILE, SPANS_FILE, read_jsonl
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, int(round(pct / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[rank]
+
+
+@dataclass
+class GroupStats:
+    runs: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def add(self, attrs: dict[str, Any], duration_ms: float) -> None:
+        self.runs += 1
+        self.input_tokens += int(attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0) or 0)
+        self.output_tokens += int(attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0) or 0)
+        self.cost_usd += float(attrs.get(sc.LLMOPS_COST_USD, 0.0) or 0.0)
+        self.latencies_ms.append(duration_ms)
+
+
+@dataclass
+class TelemetryReport:
+    total: GroupStats
+    by_agent: dict[str, GroupStats]
+    by_model: dict[str, GroupStats]
+    by_tenant: dict[str, GroupStats]
+    statuses: Counter[str]
+    block_reasons: Counter[str]
+    eval_scores: dict[str, list[float]]
+    run_spans: list[dict[str, Any]]
+
+    @property
+    def block_rate(self) -> float:
+        blocked = sum(v for k, v in self.statuses.items() if k in {"blocked_input", "blocked_output", "budget_denied"})
+        return blocked / self.total.runs if self.total.runs else 0.0
+
+
+def build_report(directory: Path) -> TelemetryReport:
+    spans = read_jsonl(Path(directory) / SPANS_FILE)
+    runs = [s for s in spans if sc.LLMOPS_RUN_STATUS in s.get("attributes", {})]
+    total = GroupStats()
+    by_agent: dict[str, GroupStats] = defaultdict(GroupStats)
+    by_model: dict[str, GroupStats] = defaultdict(GroupStats)
+    by_tenant: dict[str, GroupStats] = defaultdict(GroupStats)
+    statuses: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    for s in runs:
+        a = s["attributes"]
+        d = float(s.get("duration_ms", 0.0))
+        total.add(a, d)
+        by_agent[str(a.get(sc.GEN_AI_AGENT_NAME, "?"))].add(a, d)
+        by_model[str(a.get(sc.GEN_AI_REQUEST_MODEL, "?"))].add(a, d)
+        by_tenant[str(a.get(sc.LLMOPS_TENANT_ID, "—"))].add(a, d)
+        status = str(a[sc.LLMOPS_RUN_STATUS])
+        statuses[status] += 1
+        if status != "ok" and a.get(sc.LLMOPS_RUN_REASON):
+            reasons[str(a[sc.LLMOPS_RUN_REASON]).split(":")[0][:60]] += 1
+    scores: dict[str, list[float]] = defaultdict(list)
+    for rec in read_jsonl(Path(directory) / LOGS_FILE):
+        if rec.get("event_name") == sc.EVENT_EVALUATION_RESULT:
+            a = rec.get("attributes", {})
+            if sc.GEN_AI_EVALUATION_SCORE_VALUE in a:
+                scores[str(a.get(sc.GEN_AI_EVALUATION_NAME))].append(float(a[sc.GEN_AI_EVALUATION_SCORE_VALUE]))
+    return TelemetryReport(total, dict(by_agent), dict(by_model), dict(by_tenant), statuses, reasons,
+                           dict(scores), runs)
