@@ -134,7 +134,9 @@ def _build_audit(settings: Settings, backends: dict[str, str]) -> AuditSink:
     from llmops_kit.audit.file import FileAuditSink
 
     backends["audit"] = f"local JSONL ({settings.resolved_audit_dir})"
-    return FileAuditSink(settings.resolved_audit_dir, redact=redact)
+    return FileAuditSink(settings.resolved_audit_dir, redact=redact,
+                         batch_max_records=settings.audit_batch_max_records,
+                         batch_max_age_seconds=settings.audit_batch_max_age_seconds)
 
 
 def _build_budget(settings: Settings, telemetry: Telemetry, backends: dict[str, str]) -> BudgetGate:
@@ -158,7 +160,7 @@ def _build_budget(settings: Settings, telemetry: Telemetry, backends: dict[str, 
         user_daily_token_budget=settings.user_daily_token_budget,
     )
     if settings.budget_policy_file is not None:
-        policy = policy.merged_with(BudgetPolicy.load_file(settings.budget_policy_file))
+        policy = policy.merged(BudgetPolicy.load_file(settings.budget_policy_file))
     backends["budget"] = {
         "sqlite": f"sqlite ({settings.resolved_budget_db_path})",
         "redis": "redis",
