@@ -120,12 +120,11 @@ def result_panel(title: str, result: RunResult, spans: Iterable[Mapping[str, Any
 
 def summary_table(rows: Iterable[tuple[str, RunResult]]) -> Table:
     table = Table(title="Runs", show_lines=False)
-    for col in ("scenario", "status", "tokens in/out", "cost USD", "latency ms", "audit"):
-        table.add_column(col)
+    for col in ("run", "status", "tokens in/out", "cost USD", "ms"):
+        table.add_column(col, justify="left" if col in ("run", "status") else "right")
     for title, r in rows:
         table.add_row(
             title, Text(r.status, style=STATUS_STYLE.get(r.status, "")),
-            f"{r.usage.input_tokens}/{r.usage.output_tokens}", f"{r.cost_usd:.6f}", f"{r.latency_ms:.1f}",
-            r.audit.location if r.audit else "—",
+            f"{r.usage.input_tokens}/{r.usage.output_tokens}", f"{r.cost_usd:.6f}", f"{r.latency_ms:.0f}",
         )
     return table

@@ -18,7 +18,7 @@ async def echo(query: str) -> AgentReply:
 
 def audit_lines(rt) -> list[dict]:
     files = sorted(rt.settings.resolved_audit_dir.glob("*.jsonl"))
-    return [json.loads(line) for f in files for line in f.read_text().splitlines() if line.strip()]
+    return [json.loads(line)["record"] for f in files for line in f.read_text().splitlines() if line.strip()]
 
 
 @pytest.mark.parametrize("query,status", [

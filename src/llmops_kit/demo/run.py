@@ -18,7 +18,9 @@ from llmops_kit.telemetry.jsonl import span_to_dict
 from llmops_kit.telemetry.setup import TelemetryProviders, configure_telemetry
 
 #: The per-request limit the demo uses when .env sets none, so one scenario can trip it.
-DEMO_MAX_TOKENS_PER_REQUEST = 4000
+DEMO_MAX_TOKENS_PER_REQUEST = 2000
+#: A daily token budget so the demo can show "budget left" (only when .env sets none).
+DEMO_DAILY_TOKEN_BUDGET = 1_000_000
 
 
 @dataclass
@@ -30,9 +32,12 @@ class DemoOutcome:
 
 def demo_settings(base: Settings | None = None) -> Settings:
     settings = base or Settings.load()
+    update: dict[str, Any] = {}
     if settings.max_tokens_per_request is None:
-        settings = settings.model_copy(update={"max_tokens_per_request": DEMO_MAX_TOKENS_PER_REQUEST})
-    return settings
+        update["max_tokens_per_request"] = DEMO_MAX_TOKENS_PER_REQUEST
+    if settings.daily_token_budget is None:
+        update["daily_token_budget"] = DEMO_DAILY_TOKEN_BUDGET
+    return settings.model_copy(update=update) if update else settings
 
 
 async def run_demo(settings: Settings, scenarios: tuple[Scenario, ...] = SCENARIOS,
