@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     daily_cost_budget_usd: float | None = Field(None, gt=0)
     monthly_cost_budget_usd: float | None = Field(None, gt=0)
     tenant_daily_cost_budget_usd: float | None = Field(None, gt=0)
+    budget_tenant_overrides: str | None = None
+    budget_soft_thresholds: str = "50,80,100"
+    budget_redis_prefix: str = "llmops-budget"
     user_daily_token_budget: int | None = Field(None, ge=1)
 
     # --- pricing ------------------------------------------------------------------------

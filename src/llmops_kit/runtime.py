@@ -140,36 +140,17 @@ def _build_audit(settings: Settings, backends: dict[str, str]) -> AuditSink:
 
 
 def _build_budget(settings: Settings, telemetry: Telemetry, backends: dict[str, str]) -> BudgetGate:
-    from llmops_kit.budget.factory import build_ledger
-    from llmops_kit.budget.manager import BudgetManager
-    from llmops_kit.budget.policy import BudgetPolicy
+    from llmops_kit.budget.from_settings import manager_from_settings
 
     kind = settings.budget_ledger
     if kind == "auto":
         kind = "redis" if settings.redis_url is not None else "sqlite"
-    ledger = build_ledger(
-        kind, db_path=settings.resolved_budget_db_path,
-        redis_url=settings.redis_url.get_secret_value() if settings.redis_url else None,
-    )
-    policy = BudgetPolicy.from_settings_values(
-        max_tokens_per_request=settings.max_tokens_per_request,
-        daily_token_budget=settings.daily_token_budget,
-        daily_cost_budget_usd=settings.daily_cost_budget_usd,
-        monthly_cost_budget_usd=settings.monthly_cost_budget_usd,
-        tenant_daily_cost_budget_usd=settings.tenant_daily_cost_budget_usd,
-        user_daily_token_budget=settings.user_daily_token_budget,
-    )
-    if settings.budget_policy_file is not None:
-        policy = policy.merged(BudgetPolicy.load_file(settings.budget_policy_file))
     backends["budget"] = {
         "sqlite": f"sqlite ({settings.resolved_budget_db_path})",
         "redis": "redis",
         "memory": "in-memory (this process only)",
     }[kind]
-    return BudgetManager(
-        policy, ledger, fail_mode=settings.budget_fail_mode, timezone=settings.budget_timezone,
-        lease_seconds=settings.budget_lease_seconds, on_threshold=_threshold_emitter(telemetry),
-    )
+    return manager_from_settings(settings, on_threshold=_threshold_emitter(telemetry))
 
 
 def _threshold_emitter(telemetry: Telemetry) -> Any:

@@ -87,6 +87,8 @@ class SettleOutcome:
     settled: bool
     already_settled: bool = False
     lease_expired: bool = False
+    #: committed/reserved of every touched counter after the settle (drives soft thresholds)
+    counters: dict[str, CounterState] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -170,3 +172,38 @@ class BudgetGate(Protocol):
     async def state(self, subject: BudgetSubject) -> BudgetState: ...
 
     async def aclose(self) -> None: ...
+
+
+# --- additions (budget helper) --------------------------------------------------------------
+
+
+class BudgetLedgerUnavailable(RuntimeError):
+    """The ledger cannot be reached or is locked; the manager applies the fail mode."""
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetThresholdEvent:
+    """One soft-threshold crossing, reported once per limit, percent and window."""
+
+    label: str
+    percent: int
+    window_id: str
+    key: str
+    unit: BudgetUnit
+    limit: int
+    used: int
+    subject: BudgetSubject | None = None
+    resets_at: datetime | None = None
+
+
+@runtime_checkable
+class LedgerExtras(Protocol):
+    """What every packaged ledger offers besides counters: once-markers and stored policy."""
+
+    async def mark_once(self, key: str, expires_at: float) -> bool:
+        """True only for the first caller per key (until ``expires_at``, epoch seconds)."""
+        ...
+
+    async def get_document(self, name: str) -> dict[str, Any] | None: ...
+
+    async def put_document(self, name: str, doc: dict[str, Any]) -> None: ...

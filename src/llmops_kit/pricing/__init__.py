@@ -1,0 +1,1 @@
+"""Model prices (packaged table + overrides) and offline token counting."""
