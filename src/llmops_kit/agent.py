@@ -136,12 +136,8 @@ def adapt(agent: object, name: str | None = None) -> AgentAdapter:
     Order: an object that already is an adapter; a LangChain Runnable or MAF agent (by the
     module its class comes from, so the core imports neither framework); any callable.
     """
-    if isinstance(agent, AgentAdapter) and not callable(agent):
+    if isinstance(agent, (CallableAdapter,)):
         return agent
-    if hasattr(agent, "invoke") and hasattr(agent, "name") and inspect.iscoroutinefunction(
-        getattr(agent, "invoke", None)
-    ) and "ctx" in inspect.signature(agent.invoke).parameters:
-        return agent  # type: ignore[return-value]
     for cls in type(agent).__mro__:
         root = (cls.__module__ or "").split(".")[0]
         for prefixes, target in _FRAMEWORK_ADAPTERS:
@@ -151,6 +147,13 @@ def adapt(agent: object, name: str | None = None) -> AgentAdapter:
 
                 module = importlib.import_module(module_name)
                 return getattr(module, factory_name)(agent, name=name)
+    if hasattr(agent, "name") and inspect.iscoroutinefunction(getattr(agent, "invoke", None)):
+        try:
+            takes_ctx = "ctx" in inspect.signature(agent.invoke).parameters
+        except (TypeError, ValueError):
+            takes_ctx = False
+        if takes_ctx:
+            return agent  # type: ignore[return-value]
     if callable(agent):
         return CallableAdapter(agent, name=name)
     raise TypeError(

@@ -140,7 +140,11 @@ class RunGovernor:
     def _count_verdict(self, ctx: RunContext, verdict: SafetyVerdict) -> None:
         self.telemetry.record_guardrail(verdict.stage, verdict.action, "safety", verdict.reason, ctx.agent_name)
 
-    async def _reserve(self, ctx: RunContext, query: str, model: str) -> BudgetReservation | None:
+    async def reserve_budget(self, ctx: RunContext, query: Any, model: str) -> BudgetReservation | None:
+        """Budget-only admission (per model call in the framework guards): estimate, reserve, count."""
+        return await self._reserve(ctx, query, model)
+
+    async def _reserve(self, ctx: RunContext, query: Any, model: str) -> BudgetReservation | None:
         from llmops_kit.budget.estimate import estimate_amount
 
         subject = self.subject(ctx, model)

@@ -122,6 +122,9 @@ class ProductionAgent:
         except asyncio.CancelledError as exc:  # settle and audit, then let the cancellation through
             return None, "error", "cancelled", exc
         except Exception as exc:
+            status = getattr(exc, "status", None)  # a guardrail inside the framework stopped the run
+            if status in {"blocked_input", "blocked_output", "budget_denied"}:
+                return None, status, str(getattr(exc, "reason", exc))[:300], None
             return None, "error", f"agent_error: {type(exc).__name__}: {str(exc)[:300]}", exc
         clean, changed = sanitize_text(reply.text)
         if changed:

@@ -15,6 +15,7 @@ OP_TEXT_COMPLETION = "text_completion"
 OP_EXECUTE_TOOL = "execute_tool"
 OP_RETRIEVAL = "retrieval"
 OP_GUARDRAIL = "run_guardrail"  # proposed in semantic-conventions-genai PR #427
+OP_GOVERNED_RUN = "llmops.governed_run"  # MAF middleware: parent of MAF's own invoke_agent span
 
 # --- GenAI attributes ---------------------------------------------------------------------
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
@@ -59,6 +60,7 @@ GEN_AI_RETRIEVAL_DOCUMENTS = "gen_ai.retrieval.documents"
 EVENT_EVALUATION_RESULT = "gen_ai.evaluation.result"
 EVENT_GUARDRAIL_DECISION = "llmops.guardrail.decision"
 EVENT_BUDGET_THRESHOLD = "llmops.budget.threshold_crossed"
+EVENT_MODEL_CALL = "llmops.model_call"  # MAF chat middleware: per-call tokens/cost on invoke_agent
 
 # --- llmops.* attributes ------------------------------------------------------------------
 LLMOPS_RUN_ID = "llmops.run.id"
@@ -90,11 +92,19 @@ LLMOPS_GUARDRAIL_KIND = "llmops.guardrail.kind"
 LLMOPS_AUDIT_LOCATION = "llmops.audit.location"
 LLMOPS_EVAL_PASSED = "llmops.evaluation.passed"
 LLMOPS_TIMEOUT_S = "llmops.run.timeout_s"
+LLMOPS_WORKFLOW_RUN_ID = "llmops.workflow.run.id"
+LLMOPS_WORKFLOW_NAME = "llmops.workflow.name"
+LLMOPS_TOOL_DECISION = "llmops.tool.decision"
+LLMOPS_FAIL_MODE = "llmops.fail_mode"
 # appended by the LangChain integration
 LLMOPS_RETRIEVAL_DOCUMENT_COUNT = "llmops.retrieval.document_count"
 LLMOPS_ORPHANED = "llmops.orphaned"  # span ended by its parent's end/error, never by its own
 LLMOPS_MODEL_CALLS = "llmops.model_calls"
 LLMOPS_COST_UNPRICED_CALLS = "llmops.cost.unpriced_calls"  # model calls with no price: cost is a lower bound
+# appended by tail sampling
+LLMOPS_SAMPLING_DECISION = "llmops.sampling.decision"  # keep | drop
+LLMOPS_SAMPLING_REASON = "llmops.sampling.reason"  # error | blocked | latency | cost | ratio | dropped
+LLMOPS_BUDGET_PERCENT = "llmops.budget.percent"  # soft-threshold crossings (runtime.py emits this literal)
 
 # --- metric names -------------------------------------------------------------------------
 METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"
@@ -108,6 +118,9 @@ METRIC_BUDGET_DENIALS = "llmops.budget.denials"
 METRIC_BUDGET_THRESHOLD = "llmops.budget.threshold_crossings"
 METRIC_AUDIT_SPOOL_DEPTH = "llmops.audit.spool.depth"
 METRIC_SAFETY_UNAVAILABLE = "llmops.safety.unavailable"
+# appended by tail sampling
+METRIC_SAMPLING_TRACES = "llmops.sampling.traces"
+METRIC_SAMPLING_EVICTIONS = "llmops.sampling.evictions"
 
 #: Histogram bucket boundaries recommended by the GenAI conventions.
 TOKEN_USAGE_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)

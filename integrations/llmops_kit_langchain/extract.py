@@ -1,0 +1,144 @@
+"""Reading what LangChain reports: token usage, model and provider names.
+
+Usage is taken only from what the provider reported (``AIMessage.usage_metadata``, then the
+provider-specific ``LLMResult.llm_output``); when neither carries it, the answer is ``None``
+and callers flag ``llmops.usage_missing`` rather than estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from llmops_kit.usage import TokenUsage
+
+#: LangChain ``ls_provider`` values -> OTel GenAI ``gen_ai.provider.name`` well-known values
+#: (semantic-conventions-genai, gen-ai-spans "gen_ai.provider.name").
+PROVIDER_NAMES: dict[str, str] = {
+    "openai": "openai",
+    "azure": "azure.ai.openai",
+    "azure_openai": "azure.ai.openai",
+    "azure_ai": "azure.ai.inference",
+    "anthropic": "anthropic",
+    "bedrock": "aws.bedrock",
+    "amazon_bedrock": "aws.bedrock",
+    "google_genai": "gcp.gen_ai",
+    "google_vertexai": "gcp.vertex_ai",
+    "vertexai": "gcp.vertex_ai",
+    "mistralai": "mistral_ai",
+    "groq": "groq",
+    "cohere": "cohere",
+    "deepseek": "deepseek",
+    "xai": "x_ai",
+    "perplexity": "perplexity",
+    "ibm": "ibm.watsonx.ai",
+}
+
+
+def provider_name(ls_provider: str | None) -> str:
+    """The semconv provider name; unknown providers keep LangChain's own spelling."""
+    if not ls_provider:
+        return "langchain"
+    return PROVIDER_NAMES.get(ls_provider, ls_provider)
+
+
+def usage_from_metadata(meta: Mapping[str, Any] | None) -> TokenUsage | None:
+    """``UsageMetadata`` (input/output/total + cache and reasoning details) as ``TokenUsage``."""
+    if not meta:
+        return None
+    inp = int(meta.get("input_tokens") or 0)
+    out = int(meta.get("output_tokens") or 0)
+    in_det = meta.get("input_token_details") or {}
+    out_det = meta.get("output_token_details") or {}
+    return TokenUsage(
+        input_tokens=inp,
+        output_tokens=out,
+        total_tokens=int(meta.get("total_tokens") or (inp + out)),
+        cache_read_input_tokens=int(in_det.get("cache_read") or 0),
+        cache_creation_input_tokens=int(in_det.get("cache_creation") or 0),
+        reasoning_tokens=int(out_det.get("reasoning") or 0),
+    )
+
+
+def usage_from_llm_output(llm_output: Mapping[str, Any] | None) -> TokenUsage | None:
+    """Provider-specific fallback: OpenAI ``token_usage`` or Anthropic-style ``usage``."""
+    if not llm_output:
+        return None
+    raw = llm_output.get("token_usage") or llm_output.get("usage")
+    if not isinstance(raw, Mapping) or not raw:
+        return None
+    inp = raw.get("prompt_tokens", raw.get("input_tokens"))
+    out = raw.get("completion_tokens", raw.get("output_tokens"))
+    if inp is None and out is None:
+        return None
+    p_det = raw.get("prompt_tokens_details") or {}
+    c_det = raw.get("completion_tokens_details") or {}
+    inp_i, out_i = int(inp or 0), int(out or 0)
+    return TokenUsage(
+        input_tokens=inp_i,
+        output_tokens=out_i,
+        total_tokens=int(raw.get("total_tokens") or (inp_i + out_i)),
+        cache_read_input_tokens=int(p_det.get("cached_tokens") or raw.get("cache_read_input_tokens") or 0),
+        cache_creation_input_tokens=int(raw.get("cache_creation_input_tokens") or 0),
+        reasoning_tokens=int(c_det.get("reasoning_tokens") or 0),
+    )
+
+
+def first_message(response: Any) -> Any:
+    """The first generated message of an ``LLMResult`` (or ``None`` for text LLMs)."""
+    try:
+        return response.generations[0][0].message
+    except (IndexError, AttributeError, TypeError):
+        return None
+
+
+def usage_from_result(response: Any) -> TokenUsage | None:
+    """Usage of one ``LLMResult``: the first message carrying ``usage_metadata``, else ``llm_output``.
+
+    Providers put the same per-request usage on every choice's message, so summing over
+    generations would double-count ``n > 1`` requests.
+    """
+    for gens in getattr(response, "generations", None) or ():
+        for gen in gens:
+            msg = getattr(gen, "message", None)
+            meta = getattr(msg, "usage_metadata", None) if msg is not None else None
+            if meta:
+                return usage_from_metadata(meta)
+    return usage_from_llm_output(getattr(response, "llm_output", None))
+
+
+def response_model(response: Any, message: Any) -> str | None:
+    """The model the provider says answered (may differ from the requested deployment)."""
+    if message is not None:
+        meta = getattr(message, "response_metadata", None) or {}
+        name = meta.get("model_name") or meta.get("model")
+        if name:
+            return str(name)
+    out = getattr(response, "llm_output", None) or {}
+    name = out.get("model_name") or out.get("model")
+    return str(name) if name else None
+
+
+def finish_reason(response: Any, message: Any) -> str | None:
+    try:
+        info = response.generations[0][0].generation_info or {}
+    except (IndexError, AttributeError, TypeError):
+        info = {}
+    reason = info.get("finish_reason")
+    if reason is None and message is not None:
+        meta = getattr(message, "response_metadata", None) or {}
+        reason = meta.get("finish_reason") or meta.get("stop_reason")
+    return str(reason) if reason else None
+
+
+def error_type(error: BaseException) -> str:
+    """``error.type``: the exception's qualified class name (low cardinality, no message)."""
+    cls = type(error)
+    mod = cls.__module__
+    return cls.__qualname__ if mod in ("builtins", "__main__") else f"{mod}.{cls.__qualname__}"
+
+
+def is_control_flow(error: BaseException) -> bool:
+    """LangGraph interrupts and ``Command`` bubbles are control flow, not failures."""
+    names = ("GraphBubbleUp", "GraphInterrupt", "ParentCommand")
+    return any(c.__name__ in names for c in type(error).__mro__)
