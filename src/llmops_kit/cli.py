@@ -148,6 +148,7 @@ def _mount(module: str, attr: str, name: str, help_text: str) -> None:
 
 _mount("llmops_kit.audit.cli", "audit_app", "audit", "Verify the tamper-evident audit trail.")
 _mount("llmops_kit.budget.cli", "budget_app", "budget", "Show and edit token and cost budgets.")
+_mount("llmops_kit.safety.cli", "safety_app", "safety", "Check or redact a text with the configured safety backend.")
 _mount("llmops_kit.evaluation.cli", "eval_app", "eval", "Run an evaluation suite (a CI gate) and compare results.")
 
 

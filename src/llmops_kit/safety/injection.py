@@ -1,0 +1,165 @@
+"""Prompt-injection and jailbreak heuristics for the offline analyzer.
+
+Regexes over normalised (casefolded, de-obfuscated) text. Every pattern is anchored on a
+literal keyword and uses only bounded gaps, so a scan is linear in the text. They catch the
+well-known phrasings (ignore previous instructions, DAN, developer mode, reveal the system
+prompt, role-play overrides, chat-template delimiters, encoded payloads) and miss
+paraphrases; Prompt Shields is the semantic layer when it is configured.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+_GAP = r"(?:\S{1,40}\s+){0,%d}?"  # up to N words (bounded length), lazily
+
+# (finding id, pattern) for the user prompt; documents get these plus _DOCUMENT_RULES.
+_PROMPT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "ignore_previous",
+        re.compile(
+            r"\b(?:ignore|disregard|forget|override|bypass|skip)\s+" + _GAP % 3
+            + r"(?:previous|prior|above|earlier|preceding|original|initial|all|your|system|safety"
+            r"|developer)\s+"
+            + _GAP % 2
+            + r"(?:instructions?|prompts?|rules|guidelines|directives|guardrails|directions|programming"
+            r"|restrictions|polic(?:y|ies)|constraints)\b"
+        ),
+    ),
+    (
+        "ignore_previous",
+        re.compile(
+            r"\b(?:ignore|disregard|forget)\s+(?:everything|anything|all|what)\s+"
+            r"(?:above|before|previously|prior|you\s+(?:were|have\s+been|'ve\s+been)\s+told)\b"
+            r"|\bignore\s+the\s+above\b"
+        ),
+    ),
+    (
+        "dan",
+        re.compile(
+            r"\bdo\s+anything\s+now\b"
+            r"|\b(?:you\s+are|you're|act\s+as|pretend\s+to\s+be|become|now)\s+(?:\S{1,40}\s+){0,2}?dan\b"
+            r"|\bdan\s+mode\b"
+        ),
+    ),
+    (
+        "developer_mode",
+        re.compile(
+            r"\b(?:developer|god|jailbreak|jailbroken|unrestricted|evil|dan)\s+mode\s+"
+            r"(?:enabled|activated|output|response)\b"
+            r"|\byou\s+are\s+(?:now\s+)?(?:in|running\s+in)\s+(?:developer|god|jailbreak|unrestricted|evil)\s+mode\b"
+            r"|\b(?:enable|activate|enter|switch\s+to)\s+(?:god|jailbreak|unrestricted|evil)\s+mode\b"
+            r"|\byou\s+(?:have\s+been|are\s+now|are)\s+jailbroken\b"
+        ),
+    ),
+    (
+        "reveal_system_prompt",
+        re.compile(
+            r"\b(?:reveal|show|print|repeat|output|display|tell\s+me|give\s+me|leak|dump|share|recite|"
+            r"what\s+(?:is|are|were))\s+" + _GAP % 2
+            + r"(?:your|the|its|this)\s+(?:\S{1,40}\s+)?"
+            r"(?:system|initial|hidden|secret|original|developer)\s+"
+            r"(?:prompt|instructions|message|rules)\b"
+            r"|\bwhat\s+(?:are|were)\s+your\s+(?:original\s+|initial\s+)?instructions\b"
+            r"|\brepeat\s+(?:the\s+)?(?:words|text|everything)\s+above\b"
+        ),
+    ),
+    (
+        "roleplay_override",
+        re.compile(
+            r"\b(?:pretend|act|behave|respond|answer|roleplay|role-play)\s+" + _GAP % 4
+            + r"(?:no|without|free\s+of|free\s+from)\s+" + _GAP % 2
+            + r"(?:restrictions|rules|filters|limits|limitations|guidelines|censorship|ethics|morals|"
+            r"safety|boundaries)\b"
+            r"|\byou\s+are\s+no\s+longer\s+(?:an?\s+)?(?:ai|assistant|language\s+model|chatbot|bound|restricted)\b"
+            r"|\b(?:you\s+have|there\s+are)\s+no\s+(?:rules|restrictions|guidelines|filters)\b"
+            r"|\bfrom\s+now\s+on,?\s+you\s+(?:are|will\s+be)\s+(?:an?\s+)?(?:unfiltered|uncensored|unrestricted|evil)\b"
+        ),
+    ),
+    (
+        "delimiter_injection",
+        re.compile(
+            r"<\|(?:im_start|im_end|system|assistant|user|endoftext|eot_id|start_header_id|end_header_id)\|>"
+            r"|\[/?inst\]|<</?sys>>|</?(?:system|system_prompt|instructions)>"
+            r"|(?m:^[ \t]*#{1,4}[ \t]*(?:system|new\s+instructions?)[ \t]*:?[ \t]*$)"
+            r"|(?m:^[ \t]*(?:system|developer)(?:[ \t]+prompt)?[ \t]*:[ \t]*(?:you|ignore|new|from))"
+            r"|\bend\s+of\s+(?:the\s+)?(?:user\s+)?(?:input|prompt|instructions)\b[^\n]{0,40}\bnew\s+instructions\b"
+        ),
+    ),
+    (
+        "encoded_instructions",
+        re.compile(
+            r"\b(?:decode|base64|rot13|hex)\b[^\n]{0,60}?\b(?:execute|follow|obey|run|do\s+what\s+it\s+says)\b"
+        ),
+    ),
+)
+
+# Only meaningful in retrieved documents / tool results: text addressing the model.
+_DOCUMENT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "addressed_to_ai",
+        re.compile(
+            r"\b(?:note|message|instructions?)\s+(?:to|for)\s+(?:the\s+)?(?:ai|assistant|llm|model|chatbot|agent)\b"
+            r"|\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|language\s+model|assistant|chatbot)\b"
+            r"|\b(?:ai|assistant|agent)\s*:\s*(?:you\s+must|ignore|new\s+instructions)"
+        ),
+    ),
+    (
+        "hidden_html_instruction",
+        re.compile(r"<!--[^>]{0,500}?\b(?:ignore|instructions?|assistant|system|you\s+must)\b"),
+    ),
+    (
+        "exfiltration",
+        re.compile(
+            r"\b(?:send|forward|email|post|upload)\s+(?:the|all|this|your|any)\s+[^\n]{0,60}?\bto\s+"
+            r"(?:https?://|[\w.+-]+@[\w-]+\.)"
+            r"|!\[[^\]\n]{0,100}\]\(https?://[^\s)]{1,200}[?&][^\s)]{0,100}=\{"
+        ),
+    ),
+)
+
+_B64_RUN = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{32,4096}={0,2}(?![A-Za-z0-9+/=])")
+_MAX_B64_RUNS = 50
+
+
+def _scan(text: str, rules: tuple[tuple[str, re.Pattern[str]], ...]) -> list[str]:
+    found: list[str] = []
+    for name, pattern in rules:
+        if name not in found and pattern.search(text):
+            found.append(name)
+    return found
+
+
+def _decoded_payloads(cased: str) -> list[str]:
+    """Base64 runs that decode to mostly printable text (binary keys and hashes do not)."""
+    out: list[str] = []
+    for i, m in enumerate(_B64_RUN.finditer(cased)):
+        if i >= _MAX_B64_RUNS:
+            break
+        run = m.group(0)
+        try:
+            raw = base64.b64decode(run + "=" * (-len(run) % 4), validate=True)
+            decoded = raw.decode("utf-8")
+        except (binascii.Error, ValueError):
+            continue
+        printable = sum(ch.isprintable() or ch.isspace() for ch in decoded)
+        letters = sum(ch.isalpha() for ch in decoded)
+        if decoded and printable / len(decoded) > 0.95 and letters > len(decoded) / 2:
+            out.append(decoded.casefold())
+    return out
+
+
+def detect_injection(folded: str, cased: str, *, document: bool = False) -> tuple[list[str], list[str]]:
+    """(attack findings, informational findings). Attacks block; the rest only flag."""
+    rules = _PROMPT_RULES + _DOCUMENT_RULES if document else _PROMPT_RULES
+    attacks = _scan(folded, rules)
+    info: list[str] = []
+    for payload in _decoded_payloads(cased):
+        hidden = _scan(payload, rules)
+        if hidden:
+            attacks.extend(f"encoded_{name}" for name in hidden if f"encoded_{name}" not in attacks)
+        elif "base64_text" not in info:
+            info.append("base64_text")
+    return attacks, info

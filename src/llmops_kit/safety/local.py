@@ -1,0 +1,195 @@
+"""The offline safety analyzer: the embedded default when no Content Safety endpoint is set.
+
+What it is: deterministic heuristics, no model download, no network. Text is normalised
+(NFKC, case folding, invisible and Unicode-tag characters removed, simple leetspeak and
+stretched letters undone), then checked with
+
+* harm-category phrase lists (Hate, SelfHarm, Sexual, Violence) scored on Azure's 0-7 scale,
+  blocked per category at ``severity >= threshold`` (default 4);
+* prompt-injection / jailbreak patterns on the user prompt, and indirect-injection patterns on
+  documents (retrieved passages, tool results);
+* PII and secrets (``pii.py``): reported on input, reported on output and blocked there when
+  ``block_pii_in_output`` is set.
+
+What it is not: a classifier. It has no semantic understanding, so it misses paraphrases,
+sarcasm, coded language, other languages and anything not on its lists, and a phrase can be
+quoted in a harmless context (a news report, a moderation question). It is tuned for
+precision over recall: everyday words ("kill the process", "ignore the noise", "password
+reset") do not trigger it, at the cost of letting novel attacks through. Use Azure AI
+Content Safety (with Prompt Shields) for real coverage; the verdict says which analyzer ran.
+
+Texts longer than ``max_scan_chars`` are scanned as head + tail windows so time stays
+bounded; the verdict then carries the finding ``scan_truncated``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+
+from llmops_kit.safety.base import HARM_CATEGORIES, SafetyStage, SafetyVerdict
+from llmops_kit.safety.injection import detect_injection
+from llmops_kit.safety.normalize import coerce_text, normalize
+from llmops_kit.safety.pii import find_pii
+from llmops_kit.safety.terms import TermMatcher, tokenize
+from llmops_kit.safety.verdicts import build_categories, harm_reason, merge_thresholds, unavailable_verdict
+
+__all__ = ["ANALYZER_NAME", "LocalSafetyAnalyzer"]
+
+logger = logging.getLogger(__name__)
+
+ANALYZER_NAME = "local-heuristic"
+# Above this size the check runs in a worker thread so the event loop keeps serving.
+_THREAD_THRESHOLD_CHARS = 50_000
+
+
+class LocalSafetyAnalyzer:
+    """Offline :class:`~llmops_kit.safety.base.SafetyGuard`. Cheap to build; holds no I/O."""
+
+    name = ANALYZER_NAME
+
+    def __init__(
+        self,
+        *,
+        thresholds: Mapping[str, int] | None = None,
+        block_pii_in_output: bool = False,
+        detect_injection: bool = True,
+        max_scan_chars: int = 500_000,
+        max_documents: int = 64,
+    ) -> None:
+        self.thresholds = merge_thresholds(thresholds)
+        self.block_pii_in_output = block_pii_in_output
+        self.detect_injection = detect_injection
+        if max_scan_chars < 1000:
+            raise ValueError("max_scan_chars must be at least 1000")
+        self.max_scan_chars = max_scan_chars
+        self.max_documents = max_documents
+        self._terms = TermMatcher()
+
+    def __repr__(self) -> str:
+        return (
+            f"LocalSafetyAnalyzer(thresholds={self.thresholds}, "
+            f"block_pii_in_output={self.block_pii_in_output})"
+        )
+
+    async def check_input(self, text: str, *, documents: Sequence[str] = ()) -> SafetyVerdict:
+        return await self._run("input", text, documents)
+
+    async def check_output(self, text: str) -> SafetyVerdict:
+        return await self._run("output", text, ())
+
+    async def aclose(self) -> None:
+        return None
+
+    async def probe(self) -> tuple[bool, str]:
+        """For ``llmops-kit doctor``: see :func:`llmops_kit.safety.probe.probe`."""
+        from llmops_kit.safety.probe import probe
+
+        return await probe(self)
+
+    async def _run(self, stage: SafetyStage, text: object, documents: Sequence[object]) -> SafetyVerdict:
+        size = len(text) if isinstance(text, str | bytes) else 0
+        try:
+            size += sum(len(d) for d in documents if isinstance(d, str | bytes))
+        except TypeError:
+            pass
+        if size > _THREAD_THRESHOLD_CHARS:
+            return await asyncio.to_thread(self.analyze, text, stage=stage, documents=documents)
+        return self.analyze(text, stage=stage, documents=documents)
+
+    def analyze(
+        self, text: object, *, stage: SafetyStage = "input", documents: Sequence[object] = ()
+    ) -> SafetyVerdict:
+        """Synchronous check (benchmarks, CLI). Never raises: an internal error yields an
+        ``unavailable`` verdict that blocks, the safe default for a guard that could not look."""
+        started = time.perf_counter()
+        try:
+            verdict = self._analyze(text, stage, documents)
+        except Exception:  # a bug here must not take the request down
+            logger.exception("local safety analyzer failed")
+            verdict = unavailable_verdict(stage, ANALYZER_NAME, self.thresholds, fail_mode="closed")
+        verdict.latency_ms = (time.perf_counter() - started) * 1000.0
+        return verdict
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _window(self, raw: str, findings: list[str]) -> str:
+        if len(raw) <= self.max_scan_chars:
+            return raw
+        if "scan_truncated" not in findings:
+            findings.append("scan_truncated")
+        half = self.max_scan_chars // 2
+        return raw[:half] + "\n" + raw[-half:]
+
+    def _analyze(self, text: object, stage: SafetyStage, documents: Sequence[object]) -> SafetyVerdict:
+        findings: list[str] = []
+        blocks: list[str] = []
+        raw = self._window(coerce_text(text), findings)
+        norm = normalize(raw)
+
+        # Harm categories.
+        severities = dict.fromkeys(HARM_CATEGORIES, 0)
+        for hit in self._terms.scan(tokenize(norm.text)):
+            if hit.severity > severities.get(hit.category, 0):
+                severities[hit.category] = hit.severity
+        categories = build_categories(severities, self.thresholds)
+
+        # Prompt injection (input only): the user prompt, then each document.
+        if stage == "input" and self.detect_injection:
+            if norm.had_tags:
+                findings.append("jailbreak:ascii_smuggling")
+                blocks.append("prompt_injection")
+            attacks, info = detect_injection(norm.text, norm.cased)
+            findings.extend(f"jailbreak:{a}" for a in attacks)
+            findings.extend(f"obfuscation:{i}" for i in info)
+            if attacks:
+                blocks.append("prompt_injection")
+            self._scan_documents(documents, findings, blocks)
+        if norm.had_invisible:
+            findings.append("obfuscation:invisible_characters")
+
+        # PII and secrets: on the raw text, so offsets and formats are the user's own.
+        pii_kinds = list(dict.fromkeys(m.kind for m in find_pii(raw)))
+        findings.extend(f"pii:{k}" for k in pii_kinds)
+        if pii_kinds and stage == "output" and self.block_pii_in_output:
+            blocks.append("pii")
+
+        reason = None
+        if blocks and blocks[0] in ("prompt_injection", "indirect_prompt_injection"):
+            reason = blocks[0]
+        elif any(c.blocked for c in categories):
+            reason = harm_reason(categories)
+        elif blocks:
+            reason = blocks[0]
+        allowed = reason is None
+        action = "block" if not allowed else ("flag" if findings else "allow")
+        return SafetyVerdict(
+            stage=stage,
+            allowed=allowed,
+            action=action,
+            reason=reason,
+            categories=categories,
+            findings=list(dict.fromkeys(findings)),
+            analyzer=ANALYZER_NAME,
+            status="evaluated",
+        )
+
+    def _scan_documents(self, documents: Sequence[object], findings: list[str], blocks: list[str]) -> None:
+        try:
+            docs = list(documents or ())
+        except TypeError:
+            docs = [documents]
+        if len(docs) > self.max_documents:
+            findings.append("documents_truncated")
+            docs = docs[: self.max_documents]
+        for i, doc in enumerate(docs):
+            dnorm = normalize(self._window(coerce_text(doc), findings))
+            attacks, _info = detect_injection(dnorm.text, dnorm.cased, document=True)
+            if dnorm.had_tags:
+                attacks.insert(0, "ascii_smuggling")
+            if attacks:
+                findings.extend(f"indirect_injection:doc{i}:{a}" for a in attacks)
+                if "indirect_prompt_injection" not in blocks:
+                    blocks.append("indirect_prompt_injection")

@@ -1,0 +1,206 @@
+"""Harm-category phrase lists for the offline analyzer, and a linear-time token matcher.
+
+The lists are deliberately modest and written for *precision*: multi-word phrases that
+carry intent ("i will kill you", "how to kill myself") rather than single words that are
+everyday vocabulary ("kill the process", "shoot a photo"). No slurs are spelled out:
+hate speech is approximated by dehumanising constructions about groups. Severities use
+Azure's 0-7 scale (EightSeverityLevels) so thresholds mean the same thing for both backends.
+
+Phrase syntax: tokens separated by spaces; ``a|b`` alternatives for one token; a trailing
+``?`` makes a token optional; ``$name`` refers to a word set in ``_SETS``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_SETS: dict[str, tuple[str, ...]] = {
+    "group": (
+        "immigrants", "refugees", "foreigners", "muslims", "jews", "christians", "hindus", "sikhs",
+        "buddhists", "atheists", "blacks", "whites", "asians", "latinos", "hispanics", "arabs",
+        "africans", "mexicans", "gays", "lesbians", "homosexuals", "trans", "transgender", "women",
+        "men", "disabled", "migrants", "gypsies", "roma", "natives",
+    ),
+    "dehumanize": (
+        "vermin", "animals", "subhuman", "parasites", "cockroaches", "rats", "filth", "savages",
+        "disease", "plague", "scum", "apes", "insects", "trash", "garbage",
+    ),
+    "eliminate": ("exterminated", "eradicated", "wiped", "gassed", "eliminated", "purged"),
+    "harmverb": ("kill", "murder", "stab", "shoot", "strangle", "behead", "slaughter", "execute"),
+    "me": ("i", "we"),
+    "you": ("you", "u", "ya", "him", "her", "them"),
+    "will": ("will", "'ll", "gonna", "shall", "must"),
+    "weapon": ("bomb", "pipe", "explosive", "explosives", "grenade", "ied", "molotov", "nerve", "bioweapon"),
+    "selfkill": ("kill", "hang", "harm", "hurt", "cut", "poison", "shoot", "drown"),
+    "mself": ("myself", "yourself", "oneself"),
+}
+
+# (category, severity, phrase). Ordered by category for review; matching does not depend on order.
+_PHRASES: tuple[tuple[str, int, str], ...] = (
+    # --- Violence -------------------------------------------------------------------------
+    ("Violence", 6, "$me $will $harmverb $you"),
+    ("Violence", 6, "$me will|'ll|am|are going|gonna to? $harmverb $you"),
+    ("Violence", 6, "i'm|we're going|gonna to? $harmverb $you"),
+    ("Violence", 6, "$me want|plan to $harmverb $you"),
+    ("Violence", 6, "how to|do|can i|we? make|build|assemble|construct a|an $weapon"),
+    ("Violence", 6, "make|build a|an? $weapon at home"),
+    ("Violence", 6, "shoot|bomb up? the|a school|mosque|church|synagogue|temple|concert|mall"),
+    ("Violence", 6, "plant a bomb"),
+    ("Violence", 6, "slit your|his|her|their throat"),
+    ("Violence", 5, "beat $you to death"),
+    ("Violence", 5, "burn your|his|her|their house down?"),
+    ("Violence", 5, "i|we know where $you live"),
+    ("Violence", 5, "deserves|deserve to be? die|killed|shot|murdered"),
+    ("Violence", 4, "kill|murder|stab|strangle $you"),
+    ("Violence", 4, "break your|his|her legs|neck|arms"),
+    ("Violence", 4, "blow up the|a|this|that building|office|station|plane|train|bridge"),
+    ("Violence", 4, "how to poison someone|somebody|a person|my"),
+    ("Violence", 4, "how to hurt|kill someone|somebody|a person"),
+    ("Violence", 3, "punch|hit|smash $you in the face"),
+    ("Violence", 3, "beat $you up"),
+    ("Violence", 2, "mass shooting"),
+    ("Violence", 2, "bloodbath"),
+    # --- SelfHarm -------------------------------------------------------------------------
+    ("SelfHarm", 6, "how to|can|should|do i|we? $selfkill $mself"),
+    ("SelfHarm", 6, "ways|methods|way|method to $selfkill $mself"),
+    ("SelfHarm", 6, "i want|need|plan|am going|'m going to? $selfkill $mself"),
+    ("SelfHarm", 6, "best|easiest|painless|quickest way|method to die|suicide"),
+    ("SelfHarm", 6, "how to commit suicide"),
+    ("SelfHarm", 6, "how many pills to overdose|die"),
+    ("SelfHarm", 6, "end|take my own? life"),
+    ("SelfHarm", 5, "i|i'm want|wanna|going to die"),
+    ("SelfHarm", 5, "kill|hurt|cut|harm $mself"),
+    ("SelfHarm", 5, "i feel|am|'m suicidal"),
+    ("SelfHarm", 4, "commit suicide"),
+    ("SelfHarm", 4, "starve myself"),
+    ("SelfHarm", 2, "suicide|suicidal|overdose"),
+    ("SelfHarm", 2, "self harm|injury"),
+    # --- Hate -----------------------------------------------------------------------------
+    ("Hate", 6, "$group are|r $dehumanize"),
+    ("Hate", 6, "$group are|r not human"),
+    ("Hate", 6, "$group should|must be $eliminate"),
+    ("Hate", 6, "kill|exterminate|gas all? the? $group"),
+    ("Hate", 6, "ethnic cleansing now|is|of"),
+    ("Hate", 5, "$group are|r an? inferior race|species|people"),
+    ("Hate", 5, "$group deserve to die|suffer"),
+    ("Hate", 4, "i|we hate all? $group"),
+    ("Hate", 4, "master|superior|inferior race"),
+    ("Hate", 4, "$group should go back to|where their|they country|countries|came"),
+    ("Hate", 4, "go back to your country"),
+    ("Hate", 4, "white power|supremacy"),
+    ("Hate", 3, "all $group are criminals|terrorists|thieves|rapists|stupid|lazy"),
+    # --- Sexual ---------------------------------------------------------------------------
+    ("Sexual", 7, "child|kid|minor|underage porn|pornography|nudes|sex"),
+    ("Sexual", 7, "sex|sexual with a|an? child|minor|kid|underage"),
+    ("Sexual", 6, "explicit|graphic|detailed sex|sexual scene|scenes|story|act|acts"),
+    ("Sexual", 6, "describe|write sex|sexual intercourse|acts in? explicit|graphic? detail"),
+    ("Sexual", 6, "hardcore porn|pornography"),
+    ("Sexual", 5, "send me|your nudes|naked pictures|photos|pics"),
+    ("Sexual", 5, "have sex with me"),
+    ("Sexual", 4, "porn|pornographic|xxx"),
+    ("Sexual", 3, "pornography"),
+    ("Sexual", 4, "nudes"),
+    ("Sexual", 4, "sexting"),
+    ("Sexual", 2, "erotic|erotica|sexy|nsfw"),
+)
+
+_TOKEN_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|'[a-z]+")
+
+
+@dataclass(frozen=True, slots=True)
+class _Element:
+    words: frozenset[str]
+    optional: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    category: str
+    severity: int
+    source: str
+    elements: tuple[_Element, ...]
+
+
+def _parse(category: str, severity: int, source: str) -> Phrase:
+    elements = []
+    for raw in source.split():
+        optional = raw.endswith("?")
+        raw = raw.rstrip("?")
+        words: set[str] = set()
+        for alt in raw.split("|"):
+            if alt.startswith("$"):
+                words.update(_SETS[alt[1:]])
+            else:
+                words.add(alt)
+        elements.append(_Element(frozenset(words), optional))
+    return Phrase(category, severity, source, tuple(elements))
+
+
+def tokenize(text: str) -> list[str]:
+    """Words of already-normalised text; ``i'll`` splits as ``i`` + ``'ll`` so contractions match."""
+    out: list[str] = []
+    for tok in _TOKEN_RE.findall(text):
+        if "'" in tok and not tok.startswith("'") and tok not in ("i'm", "we're"):
+            head, _, tail = tok.partition("'")
+            out.append(head)
+            out.append("'" + tail)
+        else:
+            out.append(tok)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class TermHit:
+    category: str
+    severity: int
+    phrase: str
+
+
+class TermMatcher:
+    """Phrase matcher indexed by every word a phrase can start with: one dict lookup per token,
+    a handful of short comparisons on a hit, so cost grows linearly with the text."""
+
+    def __init__(self, phrases: Iterable[tuple[str, int, str]] = _PHRASES) -> None:
+        self._index: dict[str, list[Phrase]] = {}
+        for cat, sev, src in phrases:
+            phrase = _parse(cat, sev, src)
+            for first in self._first_words(phrase.elements):
+                self._index.setdefault(first, []).append(phrase)
+
+    @staticmethod
+    def _first_words(elements: tuple[_Element, ...]) -> set[str]:
+        firsts: set[str] = set()
+        for el in elements:
+            firsts |= el.words
+            if not el.optional:
+                break
+        return firsts
+
+    @staticmethod
+    def _match_at(tokens: list[str], i: int, elements: tuple[_Element, ...]) -> bool:
+        # Tiny backtracking over optional elements; phrases have at most ~8 elements.
+        if not elements:
+            return True
+        el, rest = elements[0], elements[1:]
+        if i < len(tokens) and tokens[i] in el.words and TermMatcher._match_at(tokens, i + 1, rest):
+            return True
+        return el.optional and TermMatcher._match_at(tokens, i, rest)
+
+    def scan(self, tokens: list[str]) -> list[TermHit]:
+        hits: list[TermHit] = []
+        seen: set[str] = set()
+        index = self._index
+        for i, tok in enumerate(tokens):
+            candidates = index.get(tok)
+            if not candidates:
+                continue
+            for phrase in candidates:
+                if phrase.source in seen:
+                    continue
+                # The phrase may start with optional elements that this token skipped.
+                if self._match_at(tokens, i, phrase.elements):
+                    seen.add(phrase.source)
+                    hits.append(TermHit(phrase.category, phrase.severity, phrase.source))
+        return hits
