@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     enable_instrumentation: bool = True
     telemetry_sampling_ratio: float = Field(1.0, ge=0.0, le=1.0)
     telemetry_enable_live_metrics: bool = False
+    telemetry_enable_performance_counters: bool | None = None
     telemetry_storage_directory: Path | None = None
     telemetry_read_timeout_seconds: float = Field(10.0, gt=0)
     telemetry_metric_export_interval_seconds: float = Field(60.0, gt=0)
@@ -143,6 +144,10 @@ class Settings(BaseSettings):
     evaluation_judge_endpoint: str | None = None
     evaluation_judge_api_key: SecretStr | None = None
     evaluation_judge_deployment: str | None = None
+    evaluation_judge_kind: Literal["auto", "azure_openai", "openai"] = "auto"
+    evaluation_judge_api_version: str = "2024-10-21"
+    evaluation_timeout_seconds: float = Field(30.0, gt=0)
+    evaluation_embeddings: bool = False
 
     # --- runs ---------------------------------------------------------------------------
     run_timeout_seconds: float = Field(120.0, gt=0)

@@ -296,9 +296,12 @@ class RunGovernor:
         for r in results:
             self.telemetry.emit_evaluation(r, span, reply.response_id, ctx.agent_name)
         gated = None
-        failed = [r.name for r in results if r.passed is False]
-        gate_failed = getattr(runner, "gate_failed", None)
-        if failed and (self.settings.evaluation_gate or (gate_failed is not None and gate_failed(results))):
+        if self.settings.evaluation_gate:  # every evaluator gates
+            failed = [r.name for r in results if r.passed is False and r.status == "completed"]
+        else:  # only evaluators wrapped with Scored(gate=True)
+            gated_names = getattr(runner, "gated_names", frozenset())
+            failed = [r.name for r in results if r.name in gated_names and r.passed is False]
+        if failed:
             gated = ", ".join(failed)
         return results, gated
 

@@ -81,7 +81,7 @@ class ProductionAgent:
             runtime=runtime,
         )
         eval_ctx = EvalContext(expected_topics=tuple(expected_topics), reference=reference,
-                               documents=tuple(documents))
+                               documents=tuple(documents), metadata=dict(metadata or {}))
         attrs = _span_attributes(ctx, self.model or runtime.settings.default_model)
         tracer = runtime.telemetry.tracer
         with tracer.start_as_current_span(

@@ -173,9 +173,14 @@ def _build_evaluation(settings: Settings, evaluators: Sequence[Evaluator] | None
     from llmops_kit.evaluation.runner import EvaluationRunner
 
     if evaluators is None:
+        from llmops_kit.evaluation.adapters.azure import judges_from_settings
         from llmops_kit.evaluation.defaults import default_evaluators
 
-        evaluators = default_evaluators()
+        evaluators = [*default_evaluators(), *judges_from_settings(settings)]
+        if settings.evaluation_embeddings:
+            from llmops_kit.evaluation.builtin import EmbeddingRelevance, SentenceEncoder
+
+            evaluators.append(EmbeddingRelevance(SentenceEncoder()))
 
     def on_result(result: Any, context: Any) -> None:  # background mode: emit when scored
         span = context.metadata.get("_span") if context is not None else None
@@ -183,4 +188,5 @@ def _build_evaluation(settings: Settings, evaluators: Sequence[Evaluator] | None
                                   getattr(context, "agent_name", None))
 
     return EvaluationRunner(list(evaluators), mode=settings.evaluation_mode,
-                            default_sample_rate=settings.evaluation_sample_rate, on_result=on_result)
+                            default_sample_rate=settings.evaluation_sample_rate, on_result=on_result,
+                            timeout_s=settings.evaluation_timeout_seconds)

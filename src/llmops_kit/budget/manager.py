@@ -262,7 +262,7 @@ class BudgetManager:
         over = any(amount.get(u) > reservation.estimate.get(u) for u in BUDGET_UNITS)
         if over:
             self.stats.over_reservations += 1
-            _log.warning(
+            _log.info(
                 "budget reservation %s: actual usage %s exceeds the reservation %s",
                 rid,
                 amount,

@@ -8,6 +8,7 @@ local JSONL store otherwise.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
+from llmops_kit.telemetry.azure import ingestion_endpoint as _ingestion_endpoint  # doctor.py imports it here
 from llmops_kit.telemetry.jsonl import JsonlLogExporter, JsonlMetricExporter, JsonlSpanExporter
 
 if TYPE_CHECKING:
@@ -94,7 +96,9 @@ def build_local_providers(settings: Settings) -> TelemetryProviders:
     )
     mp = MeterProvider(resource=resource, metric_readers=[reader])
     lp = LoggerProvider(resource=resource)
-    lp.add_log_record_processor(BatchLogRecordProcessor(JsonlLogExporter(directory), schedule_delay_millis=500))
+    lp.add_log_record_processor(
+        BatchLogRecordProcessor(JsonlLogExporter(directory), schedule_delay_millis=500)
+    )
     return TelemetryProviders("local", str(directory), tp, mp, lp)
 
 
@@ -102,7 +106,8 @@ def _build_console(settings: Settings) -> TelemetryProviders:
     resource = _resource(settings)
     tp = TracerProvider(resource=resource)
     tp.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    mp = MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(ConsoleMetricExporter())])
+    reader = PeriodicExportingMetricReader(ConsoleMetricExporter())
+    mp = MeterProvider(resource=resource, metric_readers=[reader])
     lp = LoggerProvider(resource=resource)
     lp.add_log_record_processor(BatchLogRecordProcessor(ConsoleLogRecordExporter()))
     return TelemetryProviders("console", "stdout", tp, mp, lp)
@@ -114,7 +119,9 @@ def _build_otlp(settings: Settings) -> TelemetryProviders:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError as exc:  # pragma: no cover - depends on installed extras
-        raise RuntimeError("LLMOPS_TELEMETRY=otlp needs the 'otlp' extra: pip install 'llmops-kit[otlp]'") from exc
+        raise RuntimeError(
+            "LLMOPS_TELEMETRY=otlp needs the 'otlp' extra: pip install 'llmops-kit[otlp]'"
+        ) from exc
     base = (settings.otel_exporter_otlp_endpoint or "").rstrip("/")
     resource = _resource(settings)
     tp = TracerProvider(resource=resource)
@@ -133,33 +140,37 @@ def _configure_azure(settings: Settings, credential: Any = None) -> TelemetryPro
     try:
         from azure.monitor.opentelemetry import configure_azure_monitor
     except ImportError as exc:  # pragma: no cover - depends on installed extras
-        raise RuntimeError("App Insights export needs the 'azure' extra: pip install 'llmops-kit[azure]'") from exc
-    assert settings.applicationinsights_connection_string is not None
-    kwargs: dict[str, Any] = {
-        "connection_string": settings.applicationinsights_connection_string.get_secret_value(),
-        "sampling_ratio": settings.telemetry_sampling_ratio,
-        "enable_live_metrics": settings.telemetry_enable_live_metrics,
-        "resource": _resource(settings),
-        "logger_name": "llmops_kit",
-        "read_timeout": settings.telemetry_read_timeout_seconds,
-    }
-    if settings.telemetry_storage_directory is not None:
-        kwargs["storage_directory"] = str(settings.telemetry_storage_directory)
-    if credential is not None:
-        kwargs["credential"] = credential
+        raise RuntimeError(
+            "App Insights export needs the 'azure' extra: pip install 'llmops-kit[azure]'"
+        ) from exc
+    from llmops_kit.telemetry.azure import azure_monitor_kwargs
+
+    kwargs = azure_monitor_kwargs(settings, _resource(settings), credential)
+    _refuse_second_global_setup("App Insights")
+    # The distro builds its PeriodicExportingMetricReader itself and reads the interval only
+    # from this variable; an explicit value in the environment still wins.
+    os.environ.setdefault(
+        "OTEL_METRIC_EXPORT_INTERVAL", str(int(settings.telemetry_metric_export_interval_seconds * 1000))
+    )
     configure_azure_monitor(**kwargs)
-    endpoint = _ingestion_endpoint(settings.applicationinsights_connection_string.get_secret_value())
     return TelemetryProviders(
-        "azure", endpoint, trace.get_tracer_provider(), metrics.get_meter_provider(), _logs.get_logger_provider()
+        "azure", _ingestion_endpoint(kwargs["connection_string"]), trace.get_tracer_provider(),
+        metrics.get_meter_provider(), _logs.get_logger_provider(),
     )
 
 
-def _ingestion_endpoint(conn: str) -> str:
-    for part in conn.split(";"):
-        key, _, value = part.partition("=")
-        if key.strip().lower() == "ingestionendpoint":
-            return value.strip()
-    return "App Insights (default ingestion endpoint)"
+def _refuse_second_global_setup(what: str) -> None:
+    """OTel ignores a second global provider (with only a log warning): fail loudly instead.
+
+    ``configure_azure_monitor`` in particular would silently keep exporting to the first
+    destination, which is how telemetry "goes missing" after a re-configuration.
+    """
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        raise RuntimeError(
+            f"cannot configure {what} telemetry: global OpenTelemetry providers are already installed "
+            "in this process (configure_telemetry must be called once, at start-up; use "
+            "set_global=False or pass providers to build_runtime for additional pipelines)"
+        )
 
 
 def configure_telemetry(
@@ -181,6 +192,7 @@ def configure_telemetry(
     builders = {"local": build_local_providers, "console": _build_console, "otlp": _build_otlp}
     providers = builders[mode](settings)
     if set_global:
+        _refuse_second_global_setup(mode)
         trace.set_tracer_provider(providers.tracer_provider)
         metrics.set_meter_provider(providers.meter_provider)
         _logs.set_logger_provider(providers.logger_provider)

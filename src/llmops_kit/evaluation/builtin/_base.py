@@ -1,0 +1,79 @@
+"""Shared plumbing for built-in evaluators: input cleaning and never-raise semantics."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+
+from llmops_kit.evaluation._text import clean
+from llmops_kit.evaluation.base import EvalContext, EvalResult
+
+_log = logging.getLogger(__name__)
+
+
+class BaseEvaluator(ABC):
+    """Cleans inputs, then scores; any exception becomes ``status="error"``.
+
+    Subclasses implement :meth:`score`. The run must never fail because an evaluator
+    tripped over odd output, so the guard lives here once instead of in every evaluator.
+    """
+
+    name: str = "evaluator"
+    threshold: float | None = None
+    scale: str = "0-1"
+
+    async def evaluate(self, query: str, response: str, context: EvalContext) -> EvalResult:
+        try:
+            return await self.score(clean(query), clean(response), context or EvalContext())
+        except Exception as exc:  # an evaluator bug must not escape into the run
+            _log.warning("evaluator %s failed: %s", self.name, type(exc).__name__, exc_info=True)
+            return error_result(self.name, exc, threshold=self.threshold, scale=self.scale)
+
+    @abstractmethod
+    async def score(self, query: str, response: str, context: EvalContext) -> EvalResult: ...
+
+    def result(
+        self, score: float | None, explanation: str, *, label: str | None = None, passed: bool | None = None
+    ) -> EvalResult:
+        """Build a completed result; ``passed`` defaults to ``score >= threshold``."""
+        if passed is None and score is not None and self.threshold is not None:
+            passed = score >= self.threshold
+        if label is None and passed is not None:
+            label = "pass" if passed else "fail"
+        return EvalResult(
+            name=self.name,
+            score=score,
+            label=label,
+            passed=passed,
+            explanation=explanation,
+            threshold=self.threshold,
+            scale=self.scale,
+        )
+
+    def skipped(self, why: str) -> EvalResult:
+        return EvalResult(
+            name=self.name,
+            score=None,
+            explanation=why,
+            threshold=self.threshold,
+            scale=self.scale,
+            status="skipped",
+        )
+
+
+def error_result(
+    name: str, exc: BaseException, *, threshold: float | None = None, scale: str = "0-1"
+) -> EvalResult:
+    """A failed evaluation: no score, not passed, the exception type for telemetry (``error.type``)."""
+    message = clean(str(exc))[:500]
+    return EvalResult(
+        name=name,
+        score=None,
+        label="error",
+        passed=None,
+        explanation=f"{type(exc).__name__}: {message}" if message else type(exc).__name__,
+        threshold=threshold,
+        scale=scale,
+        status="error",
+        error_type=type(exc).__name__,
+    )

@@ -1,0 +1,222 @@
+"""Runs evaluators around an agent run: sampled, concurrent, time-boxed, inline or background.
+
+Scoring must never slow or fail a run unless the operator asked for a gate: background
+mode returns at once and hands results to ``on_result``; inline mode bounds every
+evaluator by ``timeout_s``; an evaluator that raises, hangs or returns garbage becomes an
+``EvalResult`` with ``status="error"``. Gated evaluators always run inline (a gate cannot
+wait for a background task) and :meth:`EvaluationRunner.gate_failed` reads their verdicts.
+``on_result`` receives background results only: inline results are returned to the caller,
+which emits them itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from llmops_kit.evaluation.base import EvalContext, EvalResult, Evaluator
+from llmops_kit.evaluation.builtin._base import error_result
+
+_log = logging.getLogger(__name__)
+
+RunnerMode = Literal["inline", "background", "off"]
+OnResult = Callable[[EvalResult, EvalContext], "Awaitable[None] | None"]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """An evaluator with its online policy.
+
+    ``threshold`` overrides the evaluator's own; ``sample_rate`` (0–1) overrides the runner
+    default; ``only_when_flagged`` scores only runs another check flagged; ``gate`` makes a
+    failing verdict fail the run (see :meth:`EvaluationRunner.gate_failed`).
+    """
+
+    evaluator: Evaluator
+    threshold: float | None = None
+    sample_rate: float | None = None
+    only_when_flagged: bool = False
+    gate: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(getattr(self.evaluator, "name", None), str) or not callable(
+            getattr(self.evaluator, "evaluate", None)
+        ):
+            raise TypeError(f"{self.evaluator!r} is not an Evaluator (needs .name and async .evaluate)")
+        if self.sample_rate is not None and not 0.0 <= self.sample_rate <= 1.0:
+            raise ValueError(f"sample_rate for {self.name} must be within 0..1, got {self.sample_rate}")
+
+    @property
+    def name(self) -> str:
+        return self.evaluator.name
+
+
+def apply_threshold(result: EvalResult, threshold: float | None) -> EvalResult:
+    """Re-judge ``passed`` (and a pass/fail label) against an operator-set threshold."""
+    if threshold is None or result.status != "completed" or result.score is None:
+        return result
+    passed = result.score >= threshold
+    label = result.label
+    if label in (None, "pass", "fail"):
+        label = "pass" if passed else "fail"
+    return replace(result, threshold=threshold, passed=passed, label=label)
+
+
+class EvaluationRunner:
+    """Applies a set of :class:`Scored` evaluators to a run's query and response."""
+
+    def __init__(
+        self,
+        evaluators: Sequence[Evaluator | Scored],
+        *,
+        mode: RunnerMode = "inline",
+        default_sample_rate: float = 1.0,
+        rng: random.Random | None = None,
+        on_result: OnResult | None = None,
+        timeout_s: float = 30.0,
+        max_background: int = 1000,
+        include_skipped: bool = False,
+    ) -> None:
+        if mode not in ("inline", "background", "off"):
+            raise ValueError(f"mode must be 'inline', 'background' or 'off', got {mode!r}")
+        if not 0.0 <= default_sample_rate <= 1.0:
+            raise ValueError(f"default_sample_rate must be within 0..1, got {default_sample_rate}")
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        self.scored: list[Scored] = [e if isinstance(e, Scored) else Scored(e) for e in evaluators]
+        names = [s.name for s in self.scored]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"evaluator names must be unique, duplicated: {', '.join(dupes)}")
+        self.mode: RunnerMode = mode
+        self.default_sample_rate = default_sample_rate
+        self._rng = rng if rng is not None else random.Random()
+        self._on_result = on_result
+        self.timeout_s = timeout_s
+        self._max_background = max_background
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.include_skipped = include_skipped  # "not applicable" results are noise in telemetry
+        self.dropped = 0  # background batches refused because max_background were pending
+
+    @property
+    def gated_names(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.scored if s.gate)
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    def select(self, *, flagged: bool = False) -> list[Scored]:
+        """Which evaluators score this run (consumes the RNG only for fractional rates)."""
+        chosen: list[Scored] = []
+        for s in self.scored:
+            if s.only_when_flagged and not flagged:
+                continue
+            rate = self.default_sample_rate if s.sample_rate is None else s.sample_rate
+            if rate >= 1.0 or (rate > 0.0 and self._rng.random() < rate):
+                chosen.append(s)
+        return chosen
+
+    async def evaluate(
+        self, query: str, response: str, context: EvalContext | None = None, *, flagged: bool = False
+    ) -> list[EvalResult]:
+        """Inline: the results. Background: ``[]`` now (gated ones inline); results to ``on_result``."""
+        if self.mode == "off":
+            return []
+        context = context if context is not None else EvalContext()
+        chosen = self.select(flagged=flagged)
+        if not chosen:
+            return []
+        if self.mode == "inline":
+            return await self._run_all(chosen, query, response, context)
+        inline = [s for s in chosen if s.gate]
+        later = [s for s in chosen if not s.gate]
+        if later:
+            self._schedule(later, query, response, context)
+        return await self._run_all(inline, query, response, context) if inline else []
+
+    async def _background(
+        self, chosen: list[Scored], query: str, response: str, context: EvalContext
+    ) -> None:
+        for r in await self._run_all(chosen, query, response, context):
+            await self._notify(r, context)
+
+    def gate_failed(self, results: Sequence[EvalResult]) -> bool:
+        """True when a gated evaluator's verdict is a fail (errors and timeouts do not gate)."""
+        gated = self.gated_names
+        return any(r.name in gated and r.passed is False for r in results)
+
+    async def drain(self, timeout_s: float | None = None) -> int:
+        """Wait for background scoring (on shutdown); cancel what is left after ``timeout_s``.
+
+        Returns how many tasks were cancelled.
+        """
+        if not self._tasks:
+            return 0
+        tasks = list(self._tasks)
+        _done, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+            _log.warning(
+                "evaluation drain: cancelled %d background task(s) after %ss", len(pending), timeout_s
+            )
+        return len(pending)
+
+    # ------------------------------------------------------------------ internals
+    def _schedule(self, chosen: list[Scored], query: str, response: str, context: EvalContext) -> None:
+        if len(self._tasks) >= self._max_background:
+            self.dropped += 1
+            _log.warning(
+                "evaluation backlog full (%d pending): dropped scoring of run %s",
+                len(self._tasks),
+                context.run_id,
+            )
+            return
+        task = asyncio.get_running_loop().create_task(self._background(chosen, query, response, context))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_all(
+        self, chosen: list[Scored], query: str, response: str, context: EvalContext
+    ) -> list[EvalResult]:
+        batches = await asyncio.gather(*(self._run_one(s, query, response, context) for s in chosen))
+        return [r for batch in batches for r in batch if self.include_skipped or r.status != "skipped"]
+
+    async def _run_one(self, s: Scored, query: str, response: str, context: EvalContext) -> list[EvalResult]:
+        ev = s.evaluator
+        many = getattr(ev, "evaluate_many", None)
+        try:
+            call = many(query, response, context) if callable(many) else ev.evaluate(query, response, context)
+            out = await asyncio.wait_for(call, timeout=self.timeout_s)
+        except asyncio.TimeoutError:
+            exc = TimeoutError(f"evaluator {s.name} took longer than {self.timeout_s}s")
+            return [error_result(s.name, exc, threshold=s.threshold)]
+        except Exception as exc:
+            _log.warning("evaluator %s raised %s", s.name, type(exc).__name__, exc_info=True)
+            return [error_result(s.name, exc, threshold=s.threshold)]
+        batch = out if isinstance(out, list) else [out]
+        checked: list[EvalResult] = []
+        for r in batch:
+            if not isinstance(r, EvalResult):
+                bad = TypeError(f"evaluator {s.name} returned {type(r).__name__}, not EvalResult")
+                checked.append(error_result(s.name, bad, threshold=s.threshold))
+            else:
+                checked.append(apply_threshold(r, s.threshold) if r.name == s.name else r)
+        return checked
+
+    async def _notify(self, result: EvalResult, context: EvalContext) -> None:
+        if self._on_result is None:
+            return
+        try:
+            out = self._on_result(result, context)  # type: ignore[misc]
+            if inspect.isawaitable(out):
+                await out
+        except Exception:  # a telemetry hook must not lose the other results
+            _log.warning("evaluation on_result hook failed for %s", result.name, exc_info=True)
