@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     audit_batch_max_records: int = Field(500, ge=1)
     audit_batch_max_age_seconds: float = Field(1.0, gt=0)
     audit_spool_max_bytes: int = Field(512 * 1024 * 1024, ge=1024)
+    audit_spool_dir: Path | None = None
+    audit_flush_timeout_seconds: float = Field(10.0, gt=0)
 
     # --- budgets ------------------------------------------------------------------------
     redis_url: SecretStr | None = None
@@ -129,6 +131,12 @@ class Settings(BaseSettings):
     budget_soft_thresholds: str = "50,80,100"
     budget_redis_prefix: str = "llmops-budget"
     user_daily_token_budget: int | None = Field(None, ge=1)
+
+    # --- tool policy (MAF function middleware, LangChain guard) -------------------------
+    tool_allow_list: list[str] | None = None
+    tool_deny_list: list[str] = Field(default_factory=list)
+    tool_check_arguments: bool = False
+    tool_policy_fail_mode: FailMode = "closed"
 
     # --- pricing ------------------------------------------------------------------------
     pricing_file: Path | None = None
@@ -164,6 +172,7 @@ class Settings(BaseSettings):
 
     # --- validators ---------------------------------------------------------------------
     @field_validator("telemetry", "content_safety_fail_mode", "budget_fail_mode", "evaluation_mode",
+                     "tool_policy_fail_mode",
                      "budget_ledger", "unknown_model_price", mode="before")
     @classmethod
     def _lower(cls, v: Any) -> Any:

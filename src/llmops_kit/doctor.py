@@ -39,8 +39,19 @@ def _writable(path: Path) -> tuple[bool, str]:
     return True, f"{path} writable"
 
 
+async def _probe_ledger(ledger: object) -> tuple[bool, str]:
+    """A read of one counter: proves the ledger answers, without touching any balance."""
+    try:
+        await asyncio.wait_for(ledger.counters(["doctor-probe"]), 5)  # type: ignore[attr-defined]
+    except Exception as exc:
+        return False, f"ledger not reachable ({type(exc).__name__}) — check REDIS_URL / BUDGET_DB_PATH"
+    return True, f"{getattr(ledger, 'name', 'ledger')} answers"
+
+
 async def _probe(obj: object) -> tuple[bool, str] | None:
     probe = getattr(obj, "probe", None)
+    if probe is None and hasattr(obj, "ledger"):
+        return await _probe_ledger(obj.ledger)  # type: ignore[attr-defined]
     if probe is None:
         return None
     try:

@@ -373,12 +373,18 @@ class RunGovernor:
         if result.model:
             span.set_attribute(sc.GEN_AI_REQUEST_MODEL, result.model)
         if u.reported:
-            span.set_attribute(sc.GEN_AI_USAGE_INPUT_TOKENS, u.input_tokens)
-            span.set_attribute(sc.GEN_AI_USAGE_OUTPUT_TOKENS, u.output_tokens)
-            if u.cache_read_input_tokens:
-                span.set_attribute(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, u.cache_read_input_tokens)
-            if u.reasoning_tokens:
-                span.set_attribute(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, u.reasoning_tokens)
+            # roll-up for reports and dashboards; gen_ai.usage.* only when our span is the GenAI
+            # agent span (under MAF, its own invoke_agent span carries them: never count twice)
+            span.set_attribute(sc.LLMOPS_USAGE_INPUT_TOKENS, u.input_tokens)
+            span.set_attribute(sc.LLMOPS_USAGE_OUTPUT_TOKENS, u.output_tokens)
+            span.set_attribute(sc.LLMOPS_USAGE_TOTAL_TOKENS, u.total_tokens)
+            if str(getattr(span, "name", "")).startswith(sc.OP_INVOKE_AGENT):
+                span.set_attribute(sc.GEN_AI_USAGE_INPUT_TOKENS, u.input_tokens)
+                span.set_attribute(sc.GEN_AI_USAGE_OUTPUT_TOKENS, u.output_tokens)
+                if u.cache_read_input_tokens:
+                    span.set_attribute(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, u.cache_read_input_tokens)
+                if u.reasoning_tokens:
+                    span.set_attribute(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, u.reasoning_tokens)
         if result.usage_missing:
             span.set_attribute(sc.LLMOPS_USAGE_MISSING, True)
         span.set_attribute(sc.LLMOPS_COST_USD, round(cost_micro / 1e6, 6))

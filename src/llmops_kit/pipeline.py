@@ -83,9 +83,15 @@ class ProductionAgent:
         eval_ctx = EvalContext(expected_topics=tuple(expected_topics), reference=reference,
                                documents=tuple(documents), metadata=dict(metadata or {}))
         attrs = _span_attributes(ctx, self.model or runtime.settings.default_model)
+        operation = sc.OP_INVOKE_AGENT
+        if getattr(self.adapter, "emits_agent_span", False):
+            # the framework (MAF) emits its own invoke_agent span inside ours: no duplicate GenAI span
+            operation = sc.OP_GOVERNED_RUN
+            for key in (sc.GEN_AI_OPERATION_NAME, sc.GEN_AI_SYSTEM, sc.GEN_AI_PROVIDER_NAME):
+                attrs.pop(key, None)
         tracer = runtime.telemetry.tracer
         with tracer.start_as_current_span(
-            sc.span_name(sc.OP_INVOKE_AGENT, self.name), kind=SpanKind.INTERNAL, attributes=attrs,
+            sc.span_name(operation, self.name), kind=SpanKind.INTERNAL, attributes=attrs,
             record_exception=False, set_status_on_exception=False,
         ) as span:
             content = runtime.telemetry.messages_json("user", text)

@@ -82,6 +82,7 @@ def build_runtime(
     audit = audit or _build_audit(settings, backends)
     budget = budget or _build_budget(settings, telemetry, backends)
     runtime = Runtime(settings, telemetry, safety, audit, budget, pricing, tokens, backends=backends)
+    _observe_audit_spool(telemetry, audit)
     runtime.evaluation = _build_evaluation(settings, evaluators, telemetry)
     backends.setdefault("safety", getattr(safety, "name", type(safety).__name__))
     backends.setdefault("audit", getattr(audit, "name", type(audit).__name__))
@@ -130,7 +131,18 @@ def _build_audit(settings: Settings, backends: dict[str, str]) -> AuditSink:
         from llmops_kit.audit.blob import BlobAuditSink
 
         backends["audit"] = f"azure-blob (container {settings.audit_container})"
-        return BlobAuditSink.from_settings(settings, redact=redact)
+        conn = settings.audit_storage_connection_string
+        return BlobAuditSink(
+            container=settings.audit_container,
+            spool_dir=settings.audit_spool_dir or (settings.data_dir / "audit-spool"),
+            connection_string=conn.get_secret_value() if conn is not None else None,
+            account_url=settings.audit_storage_account_url,
+            redact=redact,
+            batch_max_records=settings.audit_batch_max_records,
+            batch_max_age_seconds=settings.audit_batch_max_age_seconds,
+            spool_max_bytes=settings.audit_spool_max_bytes,
+            flush_timeout_seconds=settings.audit_flush_timeout_seconds,
+        )
     from llmops_kit.audit.file import FileAuditSink
 
     backends["audit"] = f"local JSONL ({settings.resolved_audit_dir})"
@@ -151,6 +163,21 @@ def _build_budget(settings: Settings, telemetry: Telemetry, backends: dict[str, 
         "memory": "in-memory (this process only)",
     }[kind]
     return manager_from_settings(settings, on_threshold=_threshold_emitter(telemetry))
+
+
+def _observe_audit_spool(telemetry: Telemetry, audit: AuditSink) -> None:
+    """Export the blob sink's spool depth so a storage outage shows up on dashboards."""
+    if not hasattr(audit, "spool_depth"):
+        return
+    from opentelemetry.metrics import Observation
+
+    from llmops_kit.telemetry import semconv as sc
+
+    def observe(_options: Any) -> list[Observation]:
+        return [Observation(int(getattr(audit, "spool_depth", 0)), {"llmops.audit.sink": audit.name})]
+
+    telemetry.meter.create_observable_gauge(sc.METRIC_AUDIT_SPOOL_DEPTH, callbacks=[observe], unit="{record}",
+                                            description="Audit records waiting in the local spool")
 
 
 def _threshold_emitter(telemetry: Telemetry) -> Any:

@@ -1,0 +1,300 @@
+"""Run-level governance for MAF agents through the shared :class:`~llmops_kit.lifecycle.RunGovernor`.
+
+Input safety before the run (a block means the model is never called), output safety on
+the final answer, evaluators, the audit record and run metrics after it - all delegated to
+the governor, so MAF runs and ``ProductionAgent`` runs are governed by one implementation.
+Budgets are reserved per model call by the chat middleware, hence ``reserve_budget=False``
+and ``settle_budget=False`` here.
+
+Telemetry: MAF's ``invoke_agent`` span is created *inside* agent middleware, so this
+middleware opens one ``llmops.governed_run {agent}`` span that becomes its parent and
+carries the decisions; no GenAI span is duplicated. With ``stream=True`` ``call_next()``
+returns before any token exists, so everything after the run happens in stream hooks:
+a result transform (with buffering, so an unsafe answer never reaches the consumer) and a
+cleanup hook for the error path.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from agent_framework import (
+    AgentContext,
+    AgentMiddleware,
+    AgentResponse,
+    MiddlewareTermination,
+    ResponseStream,
+)
+from agent_framework.observability import OBSERVABILITY_SETTINGS
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
+
+from llmops_kit.agent import AgentReply, RunContext
+from llmops_kit.lifecycle import sanitize_text
+from llmops_kit.results import RunResult
+from llmops_kit.safety.base import SafetyVerdict
+from llmops_kit.telemetry import semconv as sc
+from llmops_kit_agent_framework.responses import agent_reply, agent_stream, messages_text, stream_error
+from llmops_kit_agent_framework.runtime_ref import RuntimeRef
+from llmops_kit_agent_framework.state import RunState, bind_run, current_identity
+from llmops_kit_agent_framework.usage import usage_of
+from llmops_kit_agent_framework.workflow import current_workflow
+
+log = logging.getLogger("llmops_kit_agent_framework.agent")
+
+ResultCallback = Callable[[RunResult], "Awaitable[None] | None"]
+
+#: Key under ``AgentResponse.additional_properties`` where the run's governance summary goes.
+RESPONSE_PROPERTY = "llmops"
+
+
+class LLMOpsAgentMiddleware(AgentMiddleware):
+    """Input/output safety, evaluation, audit, run metrics and the run span for every agent run."""
+
+    def __init__(self, runtime: RuntimeRef, *, check_output: bool | None = None,
+                 on_result: ResultCallback | None = None) -> None:
+        self._ref = runtime
+        self._check_output = check_output
+        self._on_result = on_result
+
+    async def process(self, context: AgentContext, call_next: Callable[[], Awaitable[None]]) -> None:
+        runtime = self._ref.get()
+        governor = self._ref.governor()
+        state = self._open_run(context, runtime)
+        with trace.use_span(state.span, end_on_exit=False):
+            admission = await governor.admit(state.ctx, state.query, model=_agent_model(context),
+                                             reserve_budget=False)
+        state.admission = admission
+        if not admission.allowed:
+            result = await self._complete(state, None, admission.status or "blocked_input", admission.reason)
+            blocked = agent_reply(result.response, finish_reason="content_filter")
+            _annotate_response(blocked, result)
+            context.result = agent_stream(blocked) if context.stream else blocked
+            return  # call_next() is never called: the model never sees the input
+
+        token = otel_context.attach(trace.set_span_in_context(state.span))
+        error: BaseException | None = None
+        try:
+            with bind_run(state):
+                await call_next()
+        except MiddlewareTermination:
+            pass  # an inner middleware ended the run with its own result; govern that result
+        except BaseException as exc:
+            error = exc
+        finally:
+            otel_context.detach(token)
+        if error is not None:
+            await self._complete_error(state, error)
+            raise error
+
+        if not context.stream:
+            if isinstance(context.result, AgentResponse):
+                replacement = await self._finish(state, context.result)
+                if replacement is not None:
+                    context.result = replacement
+            else:
+                await self._complete(state, None, "error", "agent returned no response")
+            return
+        self._govern_stream(context, state)
+
+    # --- streaming ------------------------------------------------------------------------
+    def _govern_stream(self, context: AgentContext, state: RunState) -> None:
+        stream = context.result
+        if not isinstance(stream, ResponseStream):
+            return
+        # Chat/tool middleware run while the caller pulls: re-bind the run around each pull.
+        stream.with_pull_context_manager(lambda: bind_run(state))
+        if self._output_checked(state):
+            context.stream_buffer_updates = True  # hold updates until the output check passed
+            context.stream_result_to_updates = AgentResponse.to_updates
+
+        def first_token(update: Any) -> None:
+            if state.ttft_s is None and getattr(update, "text", None):
+                state.mark_first_token()
+            return None
+
+        # MAF's own cleanup hook (registered first) finalizes the stream - running our result
+        # hook - and then ends invoke_agent; our cleanup hook runs after it and ends our span,
+        # so the parent never ends before its child. Without MAF telemetry the order flips.
+        cleaned = {"done": False}
+
+        async def on_final(response: AgentResponse) -> AgentResponse | None:
+            return await self._finish(state, response, end_span=cleaned["done"])
+
+        async def on_cleanup() -> None:
+            cleaned["done"] = True
+            error = stream_error(stream)
+            if error is not None:
+                await self._complete_error(state, error)
+            elif state.completed:
+                _end_span_once(state)
+
+        context.stream_transform_hooks.append(first_token)
+        context.stream_result_hooks.append(on_final)
+        context.stream_cleanup_hooks.append(on_cleanup)
+        weakref.finalize(stream, _end_span_once, state)  # a stream dropped unconsumed still ends the span
+
+    # --- completion -----------------------------------------------------------------------
+    async def _finish(self, state: RunState, response: AgentResponse, *,
+                      end_span: bool = True) -> AgentResponse | None:
+        """Output check + lifecycle completion; returns a replacement when the answer is blocked."""
+        if state.completed:
+            return None
+        reply = _reply(state, response)
+        status, reason = "ok", None
+        if state.budget_denied_reason is not None:
+            status, reason = "budget_denied", state.budget_denied_reason
+        verdict: SafetyVerdict | None = None
+        if status == "ok" and reply.text and self._output_checked(state):
+            with trace.use_span(state.span, end_on_exit=False):
+                verdict = await self._ref.governor().check_output(state.ctx, reply.text)
+            if not verdict.allowed:
+                status, reason = "blocked_output", verdict.reason or "unsafe_output"
+        result = await self._complete(state, reply, status, reason, output_verdict=verdict,
+                                      end_span=end_span)
+        if result.status == "blocked_output":
+            replacement = agent_reply(result.response, like=response, finish_reason="content_filter")
+            _annotate_response(replacement, result)
+            return replacement
+        _annotate_response(response, result)
+        return None
+
+    async def _complete_error(self, state: RunState, error: BaseException) -> None:
+        reason = state.tool_denied_reason or f"agent_error: {type(error).__name__}: {str(error)[:300]}"
+        reply = _reply(state, None) if state.model_calls or state.tool_calls else None
+        await self._complete(state, reply, "error", reason, error=error)
+
+    async def _complete(self, state: RunState, reply: AgentReply | None, status: str, reason: str | None,
+                        *, error: BaseException | None = None,
+                        output_verdict: SafetyVerdict | None = None,
+                        end_span: bool = True) -> RunResult:
+        if state.completed and state.result is not None:
+            return state.result
+        state.completed = True
+        admission = state.admission
+        assert admission is not None
+        try:
+            result = await self._ref.governor().complete(
+                state.ctx, state.query, admission, reply=reply, status=status, reason=reason, error=error,
+                output_verdict=output_verdict, started_at=state.started_at, settle_budget=False,
+                span=state.span,
+            )
+        finally:
+            if end_span:
+                _end_span_once(state)
+        state.result = result
+        if state.workflow is not None:
+            state.workflow.record_run(result)
+        if self._on_result is not None:
+            try:
+                outcome = self._on_result(result)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                log.warning("on_result callback failed for run %s", result.run_id, exc_info=True)
+        return result
+
+    # --- helpers --------------------------------------------------------------------------
+    def _output_checked(self, state: RunState) -> bool:
+        if self._check_output is not None:
+            return self._check_output
+        return bool(self._ref.get().settings.safety_check_output)
+
+    def _open_run(self, context: AgentContext, runtime: Any) -> RunState:
+        started = time.perf_counter()
+        query, sanitized = sanitize_text(messages_text(context.messages))
+        who = current_identity()
+        workflow = current_workflow()
+        if who is None and workflow is not None:
+            who = workflow.identity
+        session = context.session
+        session_id = (who.session_id if who else None) or getattr(session, "session_id", None)
+        agent = context.agent
+        agent_name = str(getattr(agent, "name", None) or getattr(agent, "id", None) or "agent")
+        metadata: dict[str, Any] = dict(who.metadata) if who else {}
+        if sanitized:
+            metadata["input_sanitized"] = True
+        if workflow is not None:
+            metadata["workflow_run_id"] = workflow.run_id
+            metadata["workflow"] = workflow.name
+        ctx = RunContext(
+            run_id=uuid.uuid4().hex, agent_name=agent_name, user_id=who.user_id if who else None,
+            tenant_id=who.tenant_id if who else None, session_id=str(session_id) if session_id else None,
+            max_output_tokens=runtime.settings.max_output_tokens, metadata=metadata, runtime=runtime,
+        )
+        span = _start_span(runtime, ctx, workflow)
+        if span.is_recording():
+            content = runtime.telemetry.messages_json("user", query)
+            if content is not None:
+                span.set_attribute(sc.GEN_AI_INPUT_MESSAGES, content)
+        return RunState(ctx=ctx, query=query, started_at=started, span=span, workflow=workflow)
+
+
+def _start_span(runtime: Any, ctx: RunContext, workflow: Any) -> Span:
+    """Our run span - only when MAF instrumentation is on (``ENABLE_INSTRUMENTATION``)."""
+    if not OBSERVABILITY_SETTINGS.ENABLED:
+        return INVALID_SPAN
+    attrs: dict[str, Any] = {sc.LLMOPS_RUN_ID: ctx.run_id, sc.GEN_AI_AGENT_NAME: ctx.agent_name}
+    if ctx.tenant_id:
+        attrs[sc.LLMOPS_TENANT_ID] = ctx.tenant_id
+    if ctx.user_id:
+        attrs[sc.LLMOPS_USER_ID] = ctx.user_id
+    if ctx.session_id:
+        attrs[sc.LLMOPS_SESSION_ID] = ctx.session_id
+    if workflow is not None:
+        attrs[sc.LLMOPS_WORKFLOW_RUN_ID] = workflow.run_id
+        attrs[sc.LLMOPS_WORKFLOW_NAME] = workflow.name
+    return runtime.telemetry.tracer.start_span(
+        sc.span_name(sc.OP_GOVERNED_RUN, ctx.agent_name), kind=SpanKind.INTERNAL, attributes=attrs,
+        record_exception=False, set_status_on_exception=False,
+    )
+
+
+def _end_span_once(state: RunState) -> None:
+    if state.span_ended or state.span is INVALID_SPAN:
+        return
+    state.span_ended = True
+    state.span.end()
+
+
+def _reply(state: RunState, response: AgentResponse | None) -> AgentReply:
+    calls = list(state.model_calls)
+    model = calls[-1].model if calls else None
+    return AgentReply(
+        text=response.text if response is not None else "",
+        usage=usage_of(response) if response is not None else None,
+        model=model,
+        provider=calls[-1].provider if calls else None,
+        model_calls=calls,
+        tool_calls=list(state.tool_calls),
+        ttft_s=state.ttft_s,
+        response_id=str(response.response_id) if response is not None and response.response_id else None,
+        metadata={"llmops.model_calls_recorded": True} if calls else {},
+    )
+
+
+def _annotate_response(response: AgentResponse, result: RunResult) -> None:
+    """Let callers of ``agent.run()`` see the governance outcome without a callback."""
+    props = response.additional_properties
+    if props is None:
+        return
+    props[RESPONSE_PROPERTY] = {
+        "run_id": result.run_id, "status": result.status, "reason": result.reason,
+        "cost_usd": result.cost_usd, "trace_id": result.trace_id,
+        "audit": result.audit.location if result.audit is not None else None,
+    }
+
+
+def _agent_model(context: AgentContext) -> str | None:
+    options = context.options or {}
+    defaults = getattr(context.agent, "default_options", None) or {}
+    client = getattr(context.agent, "client", None)
+    model = options.get("model") or defaults.get("model") or getattr(client, "model", None)
+    return str(model) if model else None

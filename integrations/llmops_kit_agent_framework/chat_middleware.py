@@ -1,0 +1,256 @@
+"""Per-model-call governance: reserve budget before each LLM round-trip, settle it after.
+
+Runs once per call of the function-invocation loop, so a tool loop that has used up its
+budget stops *between* model calls: the next call is never made, and the loop ends on a
+model reply that says why (``MiddlewareTermination`` with a replacement result - MAF then
+returns it as the run's answer). Usage comes only from the call's final ``ChatResponse``
+(non-streaming: after ``call_next()``; streaming: a result hook), so a streamed call's
+cumulative ``replace`` snapshots are never summed twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agent_framework import ChatContext, ChatMiddleware, ChatResponse, MiddlewareTermination
+from agent_framework.observability import OBSERVABILITY_SETTINGS
+from opentelemetry import trace
+from opentelemetry.trace import Span
+
+from llmops_kit.agent import ModelCallRecord
+from llmops_kit.budget.base import BudgetReservation, BudgetSubject
+from llmops_kit.runtime import Runtime
+from llmops_kit.telemetry import semconv as sc
+from llmops_kit.usage import TokenUsage
+from llmops_kit_agent_framework.responses import chat_reply, chat_stream, stream_error
+from llmops_kit_agent_framework.runtime_ref import RuntimeRef
+from llmops_kit_agent_framework.state import RunState, current_identity, current_run
+from llmops_kit_agent_framework.usage import usage_of
+
+log = logging.getLogger("llmops_kit_agent_framework.chat")
+
+BUDGET_STOP_MESSAGE = "I had to stop here: this request reached its budget ({reason})."
+
+
+@dataclass(slots=True)
+class _Call:
+    """One model call in flight."""
+
+    runtime: Runtime
+    state: RunState | None
+    model: str
+    provider: str
+    span: Span
+    started: float
+    reservation: BudgetReservation | None
+    ttft_s: float | None = None
+    finished: bool = False
+
+
+class LLMOpsChatMiddleware(ChatMiddleware):
+    """Budget reservation/settlement, per-call metrics and cost for every model call."""
+
+    def __init__(self, runtime: RuntimeRef) -> None:
+        self._ref = runtime
+
+    async def process(self, context: ChatContext, call_next: Callable[[], Awaitable[None]]) -> None:
+        runtime = self._ref.get()
+        state = current_run()
+        model = _model_of(context, runtime)
+        call = _Call(runtime, state, model, _provider_of(context), trace.get_current_span(),
+                     time.perf_counter(), None)
+        call.reservation = await self._reserve(call, context)
+        if call.reservation is not None and not call.reservation.granted:
+            self._stop_for_budget(call, context)
+            raise MiddlewareTermination(call.reservation.reason or "budget exhausted", result=context.result)
+        try:
+            await call_next()
+        except BaseException as exc:
+            await self._finish(call, None, exc)
+            raise
+        if not context.stream:
+            await self._finish(call, context.result, None)
+            return
+
+        def first_chunk(update: Any) -> None:
+            if call.ttft_s is None:
+                call.ttft_s = time.perf_counter() - call.started
+            return None
+
+        async def on_final(response: ChatResponse) -> None:
+            await self._finish(call, response, None)
+            return None
+
+        async def on_cleanup() -> None:
+            error = stream_error(context.result)
+            if error is not None:
+                await self._finish(call, None, error)
+
+        context.stream_transform_hooks.append(first_chunk)
+        context.stream_result_hooks.append(on_final)
+        context.stream_cleanup_hooks.append(on_cleanup)
+
+    # --- budget ---------------------------------------------------------------------------
+    async def _reserve(self, call: _Call, context: ChatContext) -> BudgetReservation | None:
+        from llmops_kit.budget.estimate import estimate_amount
+
+        runtime, state = call.runtime, call.state
+        settings = runtime.settings
+        subject = _subject(state, call.model)
+        max_out = _max_output_tokens(context) or (state.ctx.max_output_tokens if state else None) \
+            or settings.max_output_tokens
+        try:
+            estimate = estimate_amount(runtime.pricing, runtime.tokens, call.model, _prompt(context), max_out)
+            reservation = await runtime.budget.reserve(subject, estimate)
+        except LookupError as exc:  # no price for the model and UNKNOWN_MODEL_PRICE=error
+            reservation = BudgetReservation(subject.call_id or "", False, subject, _zero(), reason=str(exc),
+                                            denied_limit="pricing")
+        except Exception as exc:
+            log.warning("budget reservation failed: %s", type(exc).__name__)
+            reservation = BudgetReservation(
+                subject.call_id or "", settings.budget_fail_mode == "open", subject, _zero(),
+                reason="budget_unavailable", fail_open=settings.budget_fail_mode == "open",
+            )
+        action = "allow" if reservation.granted else "block"
+        agent = state.ctx.agent_name if state else None
+        runtime.telemetry.record_guardrail("model_call", action, "budget", reservation.reason, agent)
+        if not reservation.granted:
+            runtime.telemetry.budget_denials.add(1, {sc.GEN_AI_AGENT_NAME: agent or "",
+                                                     sc.LLMOPS_BUDGET_LIMIT: reservation.denied_limit or "?"})
+        if reservation.fail_open and call.span.is_recording():
+            call.span.set_attribute(sc.LLMOPS_FAIL_MODE, "open")
+        return reservation
+
+    def _stop_for_budget(self, call: _Call, context: ChatContext) -> None:
+        reservation = call.reservation
+        assert reservation is not None
+        reason = reservation.reason or "budget exhausted"
+        if call.state is not None and call.state.budget_denied_reason is None:
+            call.state.budget_denied_reason = reason
+        if call.span.is_recording():
+            call.span.add_event(sc.EVENT_GUARDRAIL_DECISION, {
+                sc.LLMOPS_GUARDRAIL_STAGE: "model_call",
+                sc.LLMOPS_GUARDRAIL_ACTION: "block",
+                sc.LLMOPS_GUARDRAIL_KIND: "budget",
+                sc.LLMOPS_BUDGET_REASON: reason[:500],
+                sc.LLMOPS_BUDGET_LIMIT: reservation.denied_limit or "",
+            })
+        reply = chat_reply(BUDGET_STOP_MESSAGE.format(reason=reason), model=call.model)
+        context.result = chat_stream(reply) if context.stream else reply
+
+    # --- after the call -------------------------------------------------------------------
+    async def _finish(self, call: _Call, response: Any, error: BaseException | None) -> None:
+        if call.finished:
+            return
+        call.finished = True
+        from llmops_kit.budget.estimate import actual_amount
+
+        runtime, state = call.runtime, call.state
+        usage = usage_of(response) if response is not None else None
+        model = getattr(response, "model", None) or call.model
+        duration = time.perf_counter() - call.started
+        cost_micro: int | None = None
+        if usage is not None:
+            try:
+                cost_micro = runtime.pricing.cost_micro_usd(model, usage)
+            except LookupError:
+                cost_micro = None
+        reservation = call.reservation
+        if reservation is not None and reservation.granted and not reservation.fail_open:
+            try:
+                actual = actual_amount(runtime.pricing, model, usage) if usage is not None else None
+                settlement = await runtime.budget.settle(reservation, actual)
+                if usage is None:
+                    cost_micro = settlement.actual.cost_micro_usd  # unreported usage costs the reservation
+            except Exception:
+                log.warning("budget settle failed; the lease releases the hold", exc_info=True)
+        agent = state.ctx.agent_name if state else None
+        record = ModelCallRecord(model=model, usage=usage or TokenUsage(reported=False),
+                                 provider=call.provider, duration_s=duration, ttft_s=call.ttft_s,
+                                 agent_name=agent)
+        if state is not None:
+            state.model_calls.append(record)
+            if state.workflow is not None:
+                state.workflow.record_call(record, cost_micro or 0)
+        maf_metrics = OBSERVABILITY_SETTINGS.ENABLED  # MAF already records token usage and duration
+        runtime.telemetry.record_model_call(
+            model=model, provider=call.provider, usage=None if maf_metrics else usage,
+            duration_s=None if maf_metrics else duration,
+            cost_usd=(cost_micro / 1e6) if cost_micro else None, ttft_s=call.ttft_s,
+            error_type=type(error).__name__ if error is not None else None, agent=agent,
+        )
+        if call.span.is_recording():
+            attrs: dict[str, Any] = {sc.GEN_AI_REQUEST_MODEL: model,
+                                     sc.LLMOPS_COST_MICRO_USD: cost_micro or 0}
+            if usage is not None:
+                attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
+                attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+            else:
+                attrs[sc.LLMOPS_USAGE_MISSING] = True
+            response_id = getattr(response, "response_id", None)
+            if response_id:
+                attrs[sc.GEN_AI_RESPONSE_ID] = str(response_id)
+            if error is not None:
+                attrs[sc.ERROR_TYPE] = type(error).__name__
+            call.span.add_event(sc.EVENT_MODEL_CALL, attrs)
+
+
+def _subject(state: RunState | None, model: str) -> BudgetSubject:
+    call_id = uuid.uuid4().hex
+    if state is not None:
+        ctx = state.ctx
+        return BudgetSubject(tenant_id=ctx.tenant_id, user_id=ctx.user_id, agent=ctx.agent_name,
+                             session_id=ctx.session_id, run_id=state.budget_run_id, call_id=call_id,
+                             model=model)
+    who = current_identity()
+    return BudgetSubject(tenant_id=who.tenant_id if who else None, user_id=who.user_id if who else None,
+                         session_id=who.session_id if who else None, call_id=call_id, model=model)
+
+
+def _zero() -> Any:
+    from llmops_kit.budget.base import BudgetAmount
+
+    return BudgetAmount()
+
+
+def _model_of(context: ChatContext, runtime: Runtime) -> str:
+    options = context.options or {}
+    model = options.get("model") or options.get("model_id") or getattr(context.client, "model", None) \
+        or getattr(context.client, "model_id", None)
+    return str(model) if model else runtime.settings.default_model
+
+
+def _provider_of(context: ChatContext) -> str:
+    return str(getattr(context.client, "otel_provider_name", None)
+               or getattr(type(context.client), "OTEL_PROVIDER_NAME", None) or "unknown")
+
+
+def _max_output_tokens(context: ChatContext) -> int | None:
+    options = context.options or {}
+    value = options.get("max_tokens") or options.get("max_output_tokens")
+    try:
+        return int(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _prompt(context: ChatContext) -> list[dict[str, str]]:
+    """The call's prompt as role/content pairs for the token estimate (instructions included)."""
+    messages: list[dict[str, str]] = []
+    instructions = (context.options or {}).get("instructions")
+    if instructions:
+        messages.append({"role": "system", "content": str(instructions)})
+    for message in context.messages:
+        parts = [message.text or ""]
+        for content in message.contents:
+            if content.type == "function_result":
+                parts.append(str(content.result))
+            elif content.type == "function_call":
+                parts.append(f"{content.name} {content.arguments}")
+        messages.append({"role": str(message.role), "content": " ".join(p for p in parts if p)})
+    return messages

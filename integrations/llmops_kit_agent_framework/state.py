@@ -1,0 +1,105 @@
+"""Per-run state shared by the agent, chat and tool middleware of one MAF run.
+
+MAF gives chat and function middleware no handle on the agent run they belong to, so the
+agent middleware publishes a :class:`RunState` in a context variable. For ``stream=False``
+it is set and reset around ``call_next()``; for ``stream=True`` the model calls happen
+while the caller pulls the stream, so it is re-bound around every pull by a
+``ResponseStream`` pull context manager. Both bind and reset happen in the same
+synchronous block, so nothing leaks into the caller's context after a run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from llmops_kit.agent import ModelCallRecord, RunContext, ToolCallRecord
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+    from llmops_kit.lifecycle import Admission
+    from llmops_kit.results import RunResult
+    from llmops_kit_agent_framework.workflow import WorkflowRun
+
+
+@dataclass(slots=True)
+class Identity:
+    """Who a run is for. MAF's ``run()`` has no place for it, so callers bind it with :func:`run_as`."""
+
+    user_id: str | None = None
+    tenant_id: str | None = None
+    session_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RunState:
+    """Everything one agent run accumulates between admission and completion."""
+
+    ctx: RunContext
+    query: str
+    started_at: float
+    span: Span
+    admission: Admission | None = None
+    workflow: WorkflowRun | None = None
+    model_calls: list[ModelCallRecord] = field(default_factory=list)
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    budget_denied_reason: str | None = None
+    tool_denied_reason: str | None = None
+    ttft_s: float | None = None
+    completed: bool = False
+    span_ended: bool = False
+    result: RunResult | None = None
+
+    @property
+    def budget_run_id(self) -> str:
+        """The run id budgets are charged to: the workflow's, so one budget spans a whole workflow."""
+        return self.workflow.run_id if self.workflow is not None else self.ctx.run_id
+
+    def mark_first_token(self) -> None:
+        if self.ttft_s is None:
+            self.ttft_s = time.perf_counter() - self.started_at
+
+
+_CURRENT_RUN: ContextVar[RunState | None] = ContextVar("llmops_maf_run", default=None)
+_IDENTITY: ContextVar[Identity | None] = ContextVar("llmops_maf_identity", default=None)
+
+
+def current_run() -> RunState | None:
+    return _CURRENT_RUN.get()
+
+
+def current_identity() -> Identity | None:
+    return _IDENTITY.get()
+
+
+@contextlib.contextmanager
+def bind_run(state: RunState) -> Iterator[RunState]:
+    token = _CURRENT_RUN.set(state)
+    try:
+        yield state
+    finally:
+        _CURRENT_RUN.reset(token)
+
+
+@contextlib.contextmanager
+def run_as(
+    *, user_id: str | None = None, tenant_id: str | None = None, session_id: str | None = None,
+    **metadata: Any,
+) -> Iterator[Identity]:
+    """Attribute every governed run started inside the block (agents and workflows) to a user/tenant.
+
+    ``with run_as(user_id="u1", tenant_id="contoso"): await agent.run("...")`` - budgets per
+    user/tenant and audit records use these ids.
+    """
+    identity = Identity(user_id=user_id, tenant_id=tenant_id, session_id=session_id, metadata=dict(metadata))
+    token = _IDENTITY.set(identity)
+    try:
+        yield identity
+    finally:
+        _IDENTITY.reset(token)

@@ -1,0 +1,193 @@
+"""The SHA-256 hash chain that makes an audit trail tamper-evident.
+
+Each stored line is an *entry*: the (sanitised) pipeline record nested under ``record``,
+plus ``chain_id``, ``seq`` (1, 2, 3, … per chain), ``prev_hash`` (the previous entry's
+hash; 64 zeros for the first) and ``hash`` = SHA-256 over the canonical JSON of all
+other fields. The record is nested rather than merged so a record that happens to have
+a ``seq`` or ``hash`` key cannot collide with the chain's own fields.
+
+Editing an entry breaks its hash; removing one leaves a seq gap; inserting or reordering
+breaks ``prev_hash``/``seq`` continuity. Chopping entries off the *end* of a chain is not
+visible from the chain alone — compare the last seq with a receipt or the sink's state.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmops_kit.audit.encoding import canonical_bytes
+
+GENESIS_HASH = "0" * 64
+ENTRY_VERSION = 1
+_HASHED_FIELDS = ("v", "chain_id", "seq", "prev_hash", "audited_at", "partition", "record")
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    """SHA-256 hex of the canonical encoding of every field except ``hash``."""
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    return hashlib.sha256(canonical_bytes(body)).hexdigest()
+
+
+def utc_now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class HashChain:
+    """The head of one chain; ``link`` is the only way to add to it (callers hold a lock)."""
+
+    chain_id: str
+    last_seq: int = 0
+    last_hash: str = GENESIS_HASH
+
+    def link(
+        self, record: dict[str, Any], *, partition: str, audited_at: str | None = None
+    ) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "v": ENTRY_VERSION,
+            "chain_id": self.chain_id,
+            "seq": self.last_seq + 1,
+            "prev_hash": self.last_hash,
+            "audited_at": audited_at or utc_now_iso(),
+            "partition": partition,
+            "record": record,
+        }
+        entry["hash"] = entry_hash(entry)
+        self.last_seq = entry["seq"]
+        self.last_hash = entry["hash"]
+        return entry
+
+    @classmethod
+    def resume(cls, last_entry: dict[str, Any]) -> HashChain:
+        """Continue after an entry read back from storage."""
+        return cls(chain_id=str(last_entry["chain_id"]), last_seq=int(last_entry["seq"]),
+                   last_hash=str(last_entry["hash"]))
+
+
+def encode_entry(entry: dict[str, Any]) -> bytes:
+    """One JSONL line (with trailing newline) exactly as stored in files, spool and blobs."""
+    return canonical_bytes(entry) + b"\n"
+
+
+@dataclass
+class ChainReport:
+    """Outcome of verifying one chain, shown as one row by ``llmops-kit audit verify``."""
+
+    chain_id: str
+    records: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    error: str | None = None
+    first_bad: str | None = None  # where: "file.jsonl:12" or "blob-name:3"
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Located:
+    """An entry (or an unparseable line) and where it was read from."""
+
+    where: str
+    entry: dict[str, Any] | None
+    problem: str | None = None
+
+
+def parse_line(line: bytes | str, where: str) -> Located:
+    """Parse one stored line; a bad line becomes a ``Located`` with a problem, never an exception."""
+    try:
+        obj = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return Located(where, None, f"line is not valid JSON ({exc.__class__.__name__})")
+    if not isinstance(obj, dict):
+        return Located(where, None, "line is not a JSON object")
+    missing = [k for k in (*_HASHED_FIELDS, "hash") if k not in obj]
+    if missing:
+        return Located(where, None, f"entry lacks field(s) {', '.join(missing)}")
+    if not isinstance(obj["seq"], int) or isinstance(obj["seq"], bool):
+        return Located(where, None, "entry seq is not an integer")
+    return Located(where, obj)
+
+
+def verify_entries(chain_id: str, items: Iterable[Located]) -> ChainReport:
+    """Walk one chain's entries in stored order; stop at the first break and say what it is."""
+    rep = ChainReport(chain_id=chain_id)
+    expected_seq = None
+    prev_hash = None
+    seen: set[int] = set()
+    for item in items:
+        if item.entry is None:
+            rep.error, rep.first_bad = f"unreadable line: {item.problem}", item.where
+            return rep
+        e = item.entry
+        seq = e["seq"]
+        rep.records += 1
+        if rep.first_seq is None:
+            rep.first_seq = seq
+            if seq == 1 and e["prev_hash"] != GENESIS_HASH:
+                rep.error = "first record (seq 1) does not start from the genesis hash"
+                rep.first_bad = item.where
+                return rep
+            expected_seq, prev_hash = seq, e["prev_hash"]
+        if entry_hash(e) != e["hash"]:
+            rep.error = f"seq {seq}: content does not match its hash (record edited)"
+            rep.first_bad = item.where
+            return rep
+        if seq in seen:
+            rep.error, rep.first_bad = f"seq {seq} appears twice (duplicate or replayed record)", item.where
+            return rep
+        if seq != expected_seq:
+            if seq > expected_seq:
+                missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}..{seq - 1}"
+                rep.error = f"gap before seq {seq}: seq {missing} missing (record removed)"
+            else:
+                rep.error = f"seq {seq} found where seq {expected_seq} was expected (records reordered)"
+            rep.first_bad = item.where
+            return rep
+        if e["prev_hash"] != prev_hash:
+            rep.error = f"seq {seq}: prev_hash does not link to the previous record (inserted or replaced)"
+            rep.first_bad = item.where
+            return rep
+        seen.add(seq)
+        rep.last_seq = seq
+        expected_seq = seq + 1
+        prev_hash = e["hash"]
+    return rep
+
+
+def verify_located(items: Iterable[Located]) -> list[ChainReport]:
+    """Group entries by ``chain_id`` (stored order kept) and verify each chain.
+
+    An unparseable line cannot be attributed to a chain, so it is reported as its own
+    failing pseudo-chain ``"?"``.
+    """
+    groups: dict[str, list[Located]] = {}
+    sources: dict[str, list[str]] = {}
+    bad: list[Located] = []
+    for item in items:
+        if item.entry is None:
+            bad.append(item)
+            continue
+        cid = str(item.entry["chain_id"])
+        groups.setdefault(cid, []).append(item)
+        src = item.where.rsplit(":", 1)[0]
+        lst = sources.setdefault(cid, [])
+        if not lst or lst[-1] != src:
+            lst.append(src)
+    reports = []
+    for cid, lst in groups.items():
+        rep = verify_entries(cid, lst)
+        rep.sources = sources[cid]
+        reports.append(rep)
+    if bad:
+        rep = ChainReport(chain_id="?", records=len(bad), error=f"unreadable line: {bad[0].problem}",
+                          first_bad=bad[0].where)
+        reports.append(rep)
+    return reports

@@ -1,0 +1,123 @@
+"""Turn whatever the pipeline hands us into plain, hashable JSON — without ever raising.
+
+An audit sink sits on every run's hot path, so a record holding a ``datetime``, a pydantic
+model, a set, a NaN, a lone surrogate from a broken decoder or a 5 MB query must still be
+written (and hashed the same way on every machine), never crash the run. Everything
+non-JSON is converted once, here, so the stored line re-parses to exactly what was hashed.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as _dt
+import enum
+import json
+import math
+from collections.abc import Callable, Mapping
+from pathlib import PurePath
+from typing import Any
+
+#: Record fields whose free text is passed through the redaction hook before hashing.
+REDACTED_FIELDS = ("query", "response", "messages")
+
+_MAX_DEPTH = 64
+
+
+def to_jsonable(value: Any, _depth: int = 0) -> Any:
+    """Convert ``value`` to dict/list/str/int/float/bool/None; unknown objects become strings."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        # NaN/inf are not JSON; keep them readable rather than dropping them
+        return value if math.isfinite(value) else repr(value)
+    if _depth >= _MAX_DEPTH:
+        return f"<nested deeper than {_MAX_DEPTH} levels: {type(value).__name__}>"
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out[k if isinstance(k, str) else _key(k)] = to_jsonable(v, _depth + 1)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v, _depth + 1) for v in value]
+    if isinstance(value, (set, frozenset)):
+        items = [to_jsonable(v, _depth + 1) for v in value]
+        return sorted(items, key=lambda x: json.dumps(x, sort_keys=True, default=str))
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, _dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value, _depth + 1)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$base64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, PurePath):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        try:
+            return to_jsonable(dataclasses.asdict(value), _depth + 1)
+        except Exception:  # a dataclass holding something asdict cannot deep-copy
+            pass
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        try:
+            return to_jsonable(dump(mode="json"), _depth + 1)
+        except Exception:
+            pass
+    try:
+        return f"<{type(value).__name__}: {value!s}>"
+    except Exception:
+        return f"<{type(value).__name__}: unprintable>"
+
+
+def _key(k: Any) -> str:
+    if isinstance(k, enum.Enum):
+        k = k.value
+    return k if isinstance(k, str) else str(k)
+
+
+def canonical_bytes(obj: Any) -> bytes:
+    """The one byte encoding that is hashed and stored: sorted keys, compact, ASCII only.
+
+    ``ensure_ascii`` escapes lone surrogates as ``\\udXXX`` so they survive UTF-8 files
+    and re-parse to the same string; the input must already be :func:`to_jsonable` output.
+    """
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode(
+        "ascii"
+    )
+
+
+def redact_record(record: dict[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:
+    """Apply ``redact`` to the free-text fields (``query``, ``response``, ``messages``)."""
+    out = dict(record)
+    for field in REDACTED_FIELDS:
+        if field in out:
+            out[field] = _redact_value(out[field], redact)
+    return out
+
+
+def _redact_value(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redact_value(v, redact) for v in value]
+    if isinstance(value, dict):
+        # chat messages: {"role": ..., "content": "..."} — redact text, keep structure
+        return {k: (_redact_value(v, redact) if k in ("content", "text") else v) for k, v in value.items()}
+    return value
+
+
+def prepare_record(record: Mapping[str, Any], redact: Callable[[str], str] | None) -> dict[str, Any]:
+    """Sanitise then redact: the hashed form of a pipeline record. Never raises for odd data."""
+    if not isinstance(record, Mapping):
+        raise TypeError(f"audit record must be a mapping, got {type(record).__name__}")
+    clean = to_jsonable(record)
+    if redact is not None:
+        try:
+            clean = redact_record(clean, redact)
+        except Exception as exc:  # a broken hook must not lose the record — but never store raw text either
+            clean = redact_record(clean, lambda _s: "[REDACTION FAILED]")
+            clean["_redaction_error"] = f"{type(exc).__name__}: {exc}"[:500]
+    return clean

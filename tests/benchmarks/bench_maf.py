@@ -1,0 +1,131 @@
+"""MAF benchmark: what the llmops-kit middleware stack adds per agent run, next to MAF's own tracing.
+
+Run: ``.venv/bin/python tests/benchmarks/bench_maf.py [--runs 200] [--rounds 7]``. Not collected
+by pytest (timing lives here only).
+
+The same scripted agent (one tool call -> two model calls per run) is run three ways,
+interleaved round by round in one process so machine noise hits all three alike:
+
+* ``bare``       - MAF instrumentation off (``enable_instrumentation = False``), no middleware;
+* ``maf-otel``   - MAF's own instrumentation on: ``invoke_agent``/``chat``/``execute_tool`` spans and
+                   its metrics through SDK providers (batch span processor, no-op exporter);
+* ``llmops``     - MAF instrumentation + ``llmops_middleware()`` on the embedded defaults (offline safety
+                   analyzer, SQLite budget ledger, JSONL audit file, inline default evaluators).
+
+Reported: the median µs per run of each variant, the µs each layer adds, and the ratio of
+what llmops adds to what MAF's instrumentation adds (target: <= 1.0). Both ``stream=False``
+and ``stream=True`` runs are measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "integrations")]
+
+from agent_framework import Agent  # noqa: E402
+from agent_framework.observability import OBSERVABILITY_SETTINGS  # noqa: E402
+from opentelemetry import metrics, trace  # noqa: E402
+from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from llmops_kit.config import Settings  # noqa: E402
+from llmops_kit.runtime import build_runtime  # noqa: E402
+from llmops_kit_agent_framework import llmops_middleware  # noqa: E402
+from llmops_kit_agent_framework.testing import ScriptedChatClient, get_weather  # noqa: E402
+
+QUERY = "What's the weather in Oslo?"
+
+
+class DropExporter(SpanExporter):
+    """Counts and drops spans: the export cost is the same for every variant, so leave it out."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        self.count += len(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+
+async def one_batch(agent: Agent, runs: int, stream: bool, instrumented: bool) -> float:
+    """Seconds per run over ``runs`` sequential runs."""
+    OBSERVABILITY_SETTINGS.enable_instrumentation = instrumented
+    start = time.perf_counter()
+    for _ in range(runs):
+        if stream:
+            s = agent.run(QUERY, stream=True)
+            async for _update in s:
+                pass
+            await s.get_final_response()
+        else:
+            await agent.run(QUERY)
+    return (time.perf_counter() - start) / runs
+
+
+async def main(runs: int, rounds: int) -> None:
+    exporter = DropExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=100_000))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    trace.set_tracer_provider(tracer_provider)  # a benchmark is an application: it may install providers
+    metrics.set_meter_provider(meter_provider)
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-maf-"))
+    settings = Settings.load(env_file=None, data_dir=tmp)  # embedded defaults: sqlite budget, file audit
+    runtime = build_runtime(settings, tracer_provider=tracer_provider, meter_provider=meter_provider)
+    agents = {
+        "bare": (Agent(client=ScriptedChatClient(), name="w", tools=[get_weather]), False),
+        "maf-otel": (Agent(client=ScriptedChatClient(), name="w", tools=[get_weather]), True),
+        "llmops": (Agent(client=ScriptedChatClient(), name="w", tools=[get_weather],
+                         middleware=llmops_middleware(runtime)), True),
+    }
+    console = Console()
+    table = Table(title=f"MAF run overhead ({runs} runs x {rounds} rounds per cell, median µs/run)")
+    for column in ("mode", "bare", "maf-otel", "llmops", "MAF otel adds", "llmops adds", "ratio llmops/MAF"):
+        table.add_column(column, justify="right")
+    try:
+        for stream in (False, True):
+            samples: dict[str, list[float]] = {name: [] for name in agents}
+            for agent, instrumented in agents.values():  # warm-up (imports, first-call caches)
+                await one_batch(agent, max(10, runs // 10), stream, instrumented)
+            for _ in range(rounds):
+                for name, (agent, instrumented) in agents.items():
+                    samples[name].append(await one_batch(agent, runs, stream, instrumented))
+            med = {name: statistics.median(values) * 1e6 for name, values in samples.items()}
+            maf_adds = med["maf-otel"] - med["bare"]
+            ours_adds = med["llmops"] - med["maf-otel"]
+            ratio = ours_adds / maf_adds if maf_adds > 0 else float("inf")
+            table.add_row("stream" if stream else "sync", f"{med['bare']:.0f}", f"{med['maf-otel']:.0f}",
+                          f"{med['llmops']:.0f}", f"{maf_adds:+.0f}", f"{ours_adds:+.0f}", f"{ratio:.2f}")
+    finally:
+        OBSERVABILITY_SETTINGS.enable_instrumentation = True
+        await runtime.aclose()
+        tracer_provider.shutdown()
+    console.print(table)
+    console.print(f"spans exported: {exporter.count}; budget ledger: {runtime.backends.get('budget')}; "
+                  f"audit: {runtime.backends.get('audit')}; safety: {runtime.backends.get('safety')}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    asyncio.run(main(args.runs, args.rounds))
