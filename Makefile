@@ -22,13 +22,15 @@ demo: install
 	@$(BIN)/llmops-kit demo
 
 test: install peers
+	@$(BIN)/ruff check src integrations tests samples scripts monitoring
+	@$(BIN)/python scripts/gen_monitoring.py --check
 	@$(BIN)/python -m pytest -q
 
 bench: install peers
 	@for b in tests/benchmarks/bench_*.py; do echo "== $$b"; PYTHONPATH=src:integrations:. $(BIN)/python $$b || exit 1; done
 
 lint: install
-	@$(BIN)/ruff check src integrations tests samples scripts
+	@$(BIN)/ruff check src integrations tests samples scripts monitoring
 
 clean:
 	rm -rf $(VENV) .peers .llmops

@@ -57,8 +57,6 @@ def usage_from_updates(updates: Iterable[object]) -> TokenUsage | None:
             usage = to_token_usage(getattr(content, "usage_details", None))
             if usage is None:
                 continue
-            if getattr(content, "merge_mode", None) == "replace" or total is None:
-                total = usage
-            else:
-                total = total + usage
+            replaces = getattr(content, "merge_mode", None) == "replace" or total is None
+            total = usage if replaces else total + usage  # a "replace" snapshot is the whole figure
     return total

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from llmops_kit.agent import AgentAdapter, AgentReply, ModelCallRecord, RunContext, ToolCallRecord  # noqa: E402
-from llmops_kit.config import Settings, SettingsError  # noqa: E402
-from llmops_kit.usage import TokenUsage  # noqa: E402
+from llmops_kit.agent import AgentAdapter, AgentReply, ModelCallRecord, RunContext, ToolCallRecord
+from llmops_kit.config import Settings, SettingsError
+from llmops_kit.usage import TokenUsage
 
 __all__ = [
     "AgentAdapter",

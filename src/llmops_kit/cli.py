@@ -6,7 +6,6 @@ import asyncio
 import importlib
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -54,8 +53,10 @@ def demo() -> None:
 
 @app.command()
 def report(
-    directory: Optional[Path] = typer.Option(None, "--dir", help="Telemetry directory (default: LLMOPS_DATA_DIR/telemetry)."),
-    html: Optional[Path] = typer.Option(None, "--html", help="Also write an HTML report to this file."),
+    directory: Path | None = typer.Option(
+        None, "--dir", help="Telemetry directory (default: LLMOPS_DATA_DIR/telemetry)."
+    ),
+    html: Path | None = typer.Option(None, "--html", help="Also write an HTML report to this file."),
 ) -> None:
     """Summarise the local telemetry store: runs, tokens, cost, block rates, latency."""
     from llmops_kit.report import build_report, percentile
@@ -134,11 +135,12 @@ def _mount(module: str, attr: str, name: str, help_text: str) -> None:
     try:
         sub = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
-        missing = typer.Typer(help=f"{help_text} (unavailable: {exc})")
+        why = f"{type(exc).__name__}: {exc}"
+        missing = typer.Typer(help=f"{help_text} (unavailable: {why})")
 
         @missing.callback(invoke_without_command=True)
         def _unavailable() -> None:
-            console.print(f"[red]{name} is unavailable:[/] {exc}")
+            console.print(f"[red]{name} is unavailable:[/] {why}")
             raise typer.Exit(1)
 
         app.add_typer(missing, name=name)

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     telemetry_storage_directory: Path | None = None
     telemetry_read_timeout_seconds: float = Field(10.0, gt=0)
     telemetry_metric_export_interval_seconds: float = Field(60.0, gt=0)
+    tail_sampling_enabled: bool = False
+    tail_sampling_ratio: float = Field(0.1, ge=0.0, le=1.0)
+    tail_sampling_latency_ms: float | None = Field(10_000.0, gt=0)
+    tail_sampling_cost_usd: float | None = Field(0.05, gt=0)
+    tail_sampling_max_traces: int = Field(2048, ge=1)
+    tail_sampling_max_spans: int = Field(50_000, ge=1)
 
     # --- content safety -----------------------------------------------------------------
     content_safety_endpoint: str | None = None

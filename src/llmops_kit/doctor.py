@@ -113,8 +113,9 @@ async def run_doctor(settings: Settings) -> list[Row]:
                      f"{version}; unknown models: {settings.unknown_model_price}"))
     except Exception as exc:
         rows.append(("pricing", "packaged price table", False, f"{type(exc).__name__}: {exc}"))
+    gating = ", gating" if settings.evaluation_gate else ""
     rows.append(("evaluation", settings.evaluation_mode, True,
-                 f"sample rate {settings.evaluation_sample_rate:.0%}" + (", gating" if settings.evaluation_gate else "")))
+                 f"sample rate {settings.evaluation_sample_rate:.0%}{gating}"))
     if settings.azure_openai_endpoint:
         ok, detail = await _tcp_reachable(settings.azure_openai_endpoint)
         rows.append(("samples model", f"Azure OpenAI ({settings.azure_openai_deployment or '?'})", ok, detail))

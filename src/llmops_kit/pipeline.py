@@ -20,6 +20,7 @@ from llmops_kit.lifecycle import Admission, RunGovernor, sanitize_text
 from llmops_kit.results import RunResult
 from llmops_kit.runtime import Runtime, build_runtime
 from llmops_kit.telemetry import semconv as sc
+from llmops_kit.telemetry.logs import run_log_context
 
 __all__ = ["ProductionAgent", "RunResult"]
 
@@ -90,7 +91,8 @@ class ProductionAgent:
             for key in (sc.GEN_AI_OPERATION_NAME, sc.GEN_AI_SYSTEM, sc.GEN_AI_PROVIDER_NAME):
                 attrs.pop(key, None)
         tracer = runtime.telemetry.tracer
-        with tracer.start_as_current_span(
+        with run_log_context(run_id=ctx.run_id, agent=ctx.agent_name, tenant_id=ctx.tenant_id,
+                             session_id=ctx.session_id, user_id=ctx.user_id), tracer.start_as_current_span(
             sc.span_name(operation, self.name), kind=SpanKind.INTERNAL, attributes=attrs,
             record_exception=False, set_status_on_exception=False,
         ) as span:

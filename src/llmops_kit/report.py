@@ -14,13 +14,16 @@ from typing import Any
 from llmops_kit.telemetry import semconv as sc
 from llmops_kit.telemetry.jsonl import LOGS_FILE, SPANS_FILE, read_jsonl
 
+#: Statuses that count as a block (a guardrail or budget said no), not an error.
+BLOCK_STATUSES = frozenset({"blocked_input", "blocked_output", "budget_denied"})
+
 
 def percentile(values: list[float], pct: float) -> float:
     """Nearest-rank percentile; 0.0 for no values."""
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, int(round(pct / 100 * len(ordered) + 0.5)) - 1))
+    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
 
 
@@ -53,7 +56,7 @@ class TelemetryReport:
 
     @property
     def block_rate(self) -> float:
-        blocked = sum(v for k, v in self.statuses.items() if k in {"blocked_input", "blocked_output", "budget_denied"})
+        blocked = sum(v for k, v in self.statuses.items() if k in BLOCK_STATUSES)
         return blocked / self.total.runs if self.total.runs else 0.0
 
 
@@ -85,3 +88,59 @@ def build_report(directory: Path) -> TelemetryReport:
                 scores[str(a.get(sc.GEN_AI_EVALUATION_NAME))].append(float(a[sc.GEN_AI_EVALUATION_SCORE_VALUE]))
     return TelemetryReport(total, dict(by_agent), dict(by_model), dict(by_tenant), statuses, reasons,
                            dict(scores), runs)
+
+
+LatencySlice = tuple[int, int, float, float, float]
+
+
+@dataclass
+class SessionStats:
+    session_id: str
+    runs: int = 0
+    cost_usd: float = 0.0
+    tokens: int = 0
+    agents: set[str] = field(default_factory=set)
+    tenant: str = "—"
+
+
+def top_sessions(report: TelemetryReport, n: int = 10) -> list[SessionStats]:
+    """Sessions by total cost (then tokens): where the money went, conversation by conversation."""
+    sessions: dict[str, SessionStats] = {}
+    for s in report.run_spans:
+        a = s.get("attributes", {})
+        sid = str(a.get(sc.LLMOPS_SESSION_ID) or "—")
+        st = sessions.setdefault(sid, SessionStats(sid))
+        st.runs += 1
+        st.cost_usd += float(a.get(sc.LLMOPS_COST_USD, 0.0) or 0.0)
+        st.tokens += int(a.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0) or 0)
+        st.tokens += int(a.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0) or 0)
+        st.agents.add(str(a.get(sc.GEN_AI_AGENT_NAME, "?")))
+        st.tenant = str(a.get(sc.LLMOPS_TENANT_ID, st.tenant))
+    return sorted(sessions.values(), key=lambda x: (-x.cost_usd, -x.tokens, x.session_id))[:n]
+
+
+def latency_over_time(report: TelemetryReport, buckets: int = 12) -> list[LatencySlice]:
+    """``(start_ns, runs, p50, p95, p99)`` per equal time slice of the runs (empty slices skipped)."""
+    runs = [(int(s.get("start_ns", 0) or 0), float(s.get("duration_ms", 0.0) or 0.0))
+            for s in report.run_spans]
+    if not runs:
+        return []
+    lo, hi = min(t for t, _ in runs), max(t for t, _ in runs)
+    width = max(1, (hi - lo) // max(1, buckets) + 1)
+    slices: dict[int, list[float]] = defaultdict(list)
+    for t, d in runs:
+        slices[(t - lo) // width].append(d)
+    return [(lo + i * width, len(v), percentile(v, 50), percentile(v, 95), percentile(v, 99))
+            for i, v in sorted(slices.items())]
+
+
+def load_traces(directory: Path, trace_ids: set[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Every span of the given traces (all traces when ``None``), grouped and ordered by start."""
+    traces: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for s in read_jsonl(Path(directory) / SPANS_FILE):
+        tid = s.get("trace_id")
+        if tid and (trace_ids is None or tid in trace_ids):
+            traces[tid].append(s)
+    for spans in traces.values():
+        spans.sort(key=lambda x: (int(x.get("start_ns", 0) or 0), -int(x.get("end_ns", 0) or 0)))
+    return dict(traces)

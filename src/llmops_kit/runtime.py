@@ -186,7 +186,7 @@ def _threshold_emitter(telemetry: Telemetry) -> Any:
     def emit(event: Any) -> None:
         attrs = {
             sc.LLMOPS_BUDGET_LIMIT: str(getattr(event, "label", "?")),
-            "llmops.budget.percent": int(getattr(event, "percent", 0)),
+            sc.LLMOPS_BUDGET_PERCENT: int(getattr(event, "percent", 0)),
         }
         telemetry.budget_thresholds.add(1, attrs)
         telemetry.event_logger.emit(event_name=sc.EVENT_BUDGET_THRESHOLD, attributes=attrs)

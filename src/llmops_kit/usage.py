@@ -8,7 +8,7 @@ for a measurement.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,13 @@ class TokenUsage:
         return self.total_tokens == 0
 
     def to_dict(self) -> dict[str, int | bool]:
-        return asdict(self)
+        # by hand: dataclasses.asdict deep-copies and costs more than the whole record build
+        return {
+            "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+            "total_tokens": self.total_tokens, "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+            "reasoning_tokens": self.reasoning_tokens, "reported": self.reported,
+        }
 
 
 EMPTY_USAGE = TokenUsage()

@@ -10,7 +10,7 @@ implicit and a reset job unnecessary.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -130,7 +130,12 @@ class BudgetState:
     limits: list[LimitState] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"limits": [
+            {"label": x.label, "scope": x.scope, "window": x.window, "unit": x.unit, "limit": x.limit,
+             "used": x.used, "reserved": x.reserved, "remaining": x.remaining,
+             "resets_at": x.resets_at.isoformat() if x.resets_at else None}
+            for x in self.limits
+        ]}
 
 
 @dataclass(slots=True)

@@ -8,7 +8,7 @@ the score with the evaluator's threshold. An evaluator that fails returns
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from llmops_kit.agent import ToolCallRecord
@@ -42,7 +42,11 @@ class EvalResult:
     error_type: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "name": self.name, "score": self.score, "label": self.label, "passed": self.passed,
+            "explanation": self.explanation, "threshold": self.threshold, "scale": self.scale,
+            "status": self.status, "error_type": self.error_type,
+        }
 
 
 @runtime_checkable

@@ -8,7 +8,7 @@ pretending the text was safe.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 SafetyStage = Literal["input", "output", "tool"]
@@ -42,7 +42,15 @@ class SafetyVerdict:
     latency_ms: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {
+            "stage": self.stage, "allowed": self.allowed, "action": self.action, "reason": self.reason,
+            "categories": [
+                {"category": c.category, "severity": c.severity, "threshold": c.threshold, "blocked": c.blocked}
+                for c in self.categories
+            ],
+            "findings": list(self.findings), "analyzer": self.analyzer, "status": self.status,
+            "latency_ms": self.latency_ms,
+        }
 
 
 @runtime_checkable

@@ -59,7 +59,7 @@ class Telemetry:
             sc.METRIC_TTFC, unit="s", description="Time to first streamed chunk",
             explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
         )
-        self.cost = m.create_counter(sc.METRIC_COST, unit="USD", description="Priced cost of model calls")
+        self.cost = m.create_counter(sc.METRIC_COST, unit="{USD}", description="Priced cost of model calls")
         self.guardrail_decisions = m.create_counter(
             sc.METRIC_GUARDRAIL_DECISIONS, unit="{decision}", description="Safety and budget decisions"
         )

@@ -88,18 +88,31 @@ def build_local_providers(settings: Settings) -> TelemetryProviders:
     directory = settings.telemetry_dir
     directory.mkdir(parents=True, exist_ok=True)
     resource = _resource(settings)
-    tp = TracerProvider(resource=resource)
-    tp.add_span_processor(BatchSpanProcessor(JsonlSpanExporter(directory), schedule_delay_millis=500))
     reader = PeriodicExportingMetricReader(
         JsonlMetricExporter(directory),
         export_interval_millis=int(settings.telemetry_metric_export_interval_seconds * 1000),
     )
     mp = MeterProvider(resource=resource, metric_readers=[reader])
+    tp = TracerProvider(resource=resource)
+    tp.add_span_processor(_sampled(settings, BatchSpanProcessor(JsonlSpanExporter(directory),
+                                                                schedule_delay_millis=500), mp))
     lp = LoggerProvider(resource=resource)
     lp.add_log_record_processor(
         BatchLogRecordProcessor(JsonlLogExporter(directory), schedule_delay_millis=500)
     )
     return TelemetryProviders("local", str(directory), tp, mp, lp)
+
+
+def _sampled(settings: Settings, processor: Any, meter_provider: Any) -> Any:
+    """The exporter's processor, behind the tail sampler when ``TAIL_SAMPLING_ENABLED``."""
+    from llmops_kit.telemetry.sampling import wrap_with_tail_sampling
+
+    return wrap_with_tail_sampling(
+        processor, enabled=settings.tail_sampling_enabled, ratio=settings.tail_sampling_ratio,
+        latency_ms=settings.tail_sampling_latency_ms, cost_usd=settings.tail_sampling_cost_usd,
+        max_traces=settings.tail_sampling_max_traces, max_spans=settings.tail_sampling_max_spans,
+        meter_provider=meter_provider,
+    )
 
 
 def _build_console(settings: Settings) -> TelemetryProviders:
@@ -124,13 +137,13 @@ def _build_otlp(settings: Settings) -> TelemetryProviders:
         ) from exc
     base = (settings.otel_exporter_otlp_endpoint or "").rstrip("/")
     resource = _resource(settings)
-    tp = TracerProvider(resource=resource)
-    tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{base}/v1/traces")))
     reader = PeriodicExportingMetricReader(
         OTLPMetricExporter(endpoint=f"{base}/v1/metrics"),
         export_interval_millis=int(settings.telemetry_metric_export_interval_seconds * 1000),
     )
     mp = MeterProvider(resource=resource, metric_readers=[reader])
+    tp = TracerProvider(resource=resource)
+    tp.add_span_processor(_sampled(settings, BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{base}/v1/traces")), mp))
     lp = LoggerProvider(resource=resource)
     lp.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(endpoint=f"{base}/v1/logs")))
     return TelemetryProviders("otlp", base, tp, mp, lp)
@@ -196,4 +209,9 @@ def configure_telemetry(
         trace.set_tracer_provider(providers.tracer_provider)
         metrics.set_meter_provider(providers.meter_provider)
         _logs.set_logger_provider(providers.logger_provider)
+    if mode in ("local", "otlp"):
+        # the library's own log records, with run and trace ids, next to its spans
+        from llmops_kit.telemetry.logs import instrument_logging
+
+        instrument_logging(providers.logger_provider)
     return providers

@@ -1,0 +1,123 @@
+"""A real governed workload (the demo agent through ``ProductionAgent``) recorded in memory.
+
+Shared by the operate tests: the emitted-name registry, the sampling exactness check and the
+HTML report all read what these runs really produced, never a hand-written list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from llmops_kit.config import Settings
+from llmops_kit.demo.agent import ScriptedSupportAgent
+from llmops_kit.demo.scenarios import SCENARIOS, Scenario
+from llmops_kit.pipeline import ProductionAgent
+from llmops_kit.results import RunResult
+from llmops_kit.runtime import build_runtime
+from llmops_kit.safety.base import SafetyVerdict
+from llmops_kit_langchain.testing import ScriptedChatModel
+
+SHIPPING = Scenario("Shipping question", "How long does express shipping take?", "ok",
+                    expected_topics=("express", "business days"))
+
+
+def _overflowing_prompt(messages: list[Any]) -> str:
+    from langchain_core.exceptions import ContextOverflowError
+
+    raise ContextOverflowError(
+        "This model's maximum context length is 128000 tokens (context_length_exceeded)")
+
+
+class UnreachableSafety:
+    """A safety backend whose service is down: every call raises, as a tripped client would."""
+
+    name = "unreachable"
+
+    async def check_input(self, text: str, *, documents: Sequence[str] = ()) -> SafetyVerdict:
+        raise ConnectionError("content safety endpoint refused the connection")
+
+    async def check_output(self, text: str) -> SafetyVerdict:
+        raise ConnectionError("content safety endpoint refused the connection")
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class Recorded:
+    spans: InMemorySpanExporter
+    metrics: InMemoryMetricReader
+    logs: InMemoryLogExporter
+    results: list[RunResult] = field(default_factory=list)
+
+    def metric_points(self) -> list[tuple[str, dict[str, Any], Any]]:
+        data = self.metrics.get_metrics_data()
+        out: list[tuple[str, dict[str, Any], Any]] = []
+        for rm in data.resource_metrics if data else []:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    for p in m.data.data_points:
+                        out.append((m.name, dict(p.attributes or {}), p))
+        return out
+
+
+def settings_for(data_dir: Path, **overrides: Any) -> Settings:
+    base = {"data_dir": data_dir, "telemetry": "off", "max_tokens_per_request": 4000,
+            "daily_token_budget": 14000, "budget_ledger": "memory"}
+    return Settings.load(env_file=None, **(base | overrides))
+
+
+def run_workload(data_dir: Path, *, wrap: Any = None, rounds: int = 1) -> Recorded:
+    """Every lifecycle outcome: ok, blocked input, budget denial, tool error, safety outage,
+    soft budget thresholds. ``wrap(processor, meter_provider)`` may put a sampler in front."""
+    spans, reader, logs = InMemorySpanExporter(), InMemoryMetricReader(), InMemoryLogExporter()
+    resource = Resource.create({"service.name": "operate-tests"})
+    mp = MeterProvider(resource=resource, metric_readers=[reader])
+    tp = TracerProvider(resource=resource)
+    processor: SpanProcessor = SimpleSpanProcessor(spans)
+    tp.add_span_processor(wrap(processor, mp) if wrap else processor)
+    lp = LoggerProvider(resource=resource)
+    lp.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    rec = Recorded(spans, reader, logs)
+    settings = settings_for(data_dir)
+
+    async def go() -> None:
+        kw = {"tracer_provider": tp, "meter_provider": mp, "logger_provider": lp}
+        runtime = build_runtime(settings, **kw)
+        down = build_runtime(settings_for(data_dir / "down"), safety=UnreachableSafety(), **kw)
+        try:
+            model = "gpt-4o-mini"
+            agent = ProductionAgent(ScriptedSupportAgent(), name="support", runtime=runtime, model=model)
+            triage = ProductionAgent(ScriptedSupportAgent(), name="triage", runtime=down, model=model)
+            summarizer = ProductionAgent(ScriptedChatModel(script=[_overflowing_prompt]), name="summarizer",
+                                         runtime=runtime, model=model)
+            for i in range(rounds):
+                rec.results.append(await summarizer.run("Summarise the attached 300-page contract.",
+                                                        tenant_id="fabrikam", session_id=f"s-{i}-long"))
+                for n, sc in enumerate((*SCENARIOS, SHIPPING)):
+                    tenant = ("contoso", "fabrikam")[(i + n) % 2]
+                    rec.results.append(await agent.run(
+                        sc.query, user_id=sc.user_id, tenant_id=tenant, session_id=f"s-{i}-{n % 2}",
+                        expected_topics=sc.expected_topics))
+                rec.results.append(await triage.run("What is your refund policy?", tenant_id="contoso",
+                                                    session_id=f"s-{i}-down"))
+        finally:
+            await runtime.aclose()
+            await down.aclose()
+    asyncio.run(go())
+    tp.shutdown()
+    lp.shutdown()
+    return rec
