@@ -99,12 +99,15 @@ async def test_over_reservation_is_recorded_and_flagged(ledger) -> None:
 async def test_cancelled_call_settles_in_hold(ledger) -> None:
     mgr = BudgetManager(BudgetPolicy([BudgetLimit("global", "day", "cost_micro_usd", 100_000)]), ledger)
 
+    inside = asyncio.Event()
+
     async def call() -> None:
         async with mgr.hold(BudgetSubject(), cost(4_000)):
+            inside.set()
             await asyncio.sleep(10)
 
     task = asyncio.create_task(call())
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(inside.wait(), 10)  # cancel only once the hold is really taken
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     lim = (await mgr.state(BudgetSubject())).limits[0]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +57,8 @@ class SQLiteLedger:
         self._busy_timeout_ms = busy_timeout_ms
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmops-budget-sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._inline_conn: sqlite3.Connection | None = None
+        self._inline_lock = threading.Lock()
         self._writes = 0
 
     # --- plumbing -------------------------------------------------------------------------
@@ -75,19 +78,53 @@ class SQLiteLedger:
             self._conn = conn
         return self._conn
 
+    def _connect_inline(self) -> sqlite3.Connection:
+        """A second connection that never waits for a lock (busy_timeout 0), for the fast path."""
+        if self._inline_conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=0, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")  # set-up may wait once
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            conn.execute("PRAGMA busy_timeout=0")
+            self._inline_conn = conn
+        return self._inline_conn
+
+    @staticmethod
+    def _transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], write: bool) -> T:
+        if not write:
+            return fn(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
     async def _run(self, fn: Callable[[sqlite3.Connection], T], write: bool = True) -> T:
-        def job() -> T:
-            conn = self._connect()
-            if not write:
-                return fn(conn)
-            conn.execute("BEGIN IMMEDIATE")
+        """Run ``fn`` in one transaction.
+
+        Fast path: on the caller's thread when the write lock is free at once (a WAL commit
+        with synchronous=NORMAL takes tens of µs, less than a hop to a worker thread). When
+        another process holds the lock, the call moves to the worker thread and waits there
+        up to ``busy_timeout``, so the event loop never blocks on a lock.
+        """
+        if self._inline_lock.acquire(blocking=False):
             try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
+                return self._transaction(self._connect_inline(), fn, write)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise BudgetLedgerUnavailable(f"SQLite budget ledger {self.path}: {exc}") from exc
+            except sqlite3.DatabaseError as exc:
+                raise BudgetLedgerUnavailable(f"SQLite budget ledger {self.path} is unusable: {exc}") from exc
+            finally:
+                self._inline_lock.release()
+
+        def job() -> T:
+            return self._transaction(self._connect(), fn, write)
 
         loop = asyncio.get_running_loop()
         try:
@@ -203,6 +240,11 @@ class SQLiteLedger:
         return await self._run(op)
 
     async def aclose(self) -> None:
+        with self._inline_lock:
+            if self._inline_conn is not None:
+                self._inline_conn.close()
+                self._inline_conn = None
+
         def close() -> None:
             if self._conn is not None:
                 self._conn.close()
