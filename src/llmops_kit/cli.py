@@ -42,8 +42,8 @@ def demo() -> None:
     console.print(summary_table((o.scenario.title, o.result) for o in outcomes))
     console.print(f"telemetry: [bold]{providers.mode}[/] → {providers.destination}   "
                   f"audit: {outcomes[0].result.audit.location.split('#')[0] if outcomes[0].result.audit else '—'}")
-    console.print("next: [bold]llmops-kit report[/] · [bold]llmops-kit audit verify[/] · "
-                  "[bold]llmops-kit budget show[/] · [bold]llmops-kit doctor[/]")
+    console.print("next: [bold]llmops-kit report[/] (add --html report.html) · [bold]llmops-kit audit verify[/] · "
+                  "[bold]llmops-kit doctor[/] · [bold]DAILY_TOKEN_BUDGET=1000000 llmops-kit budget show[/]")
     providers.shutdown()
     mismatched = [o for o in outcomes if o.result.status != o.scenario.expect]
     if mismatched:
