@@ -120,5 +120,7 @@ class RunnableAdapter:
             tool_calls=summary.tool_calls,
             ttft_s=summary.ttft_s,
             documents=summary.documents,
-            metadata={"langchain_trace_id": summary.trace_id, "usage_missing": summary.usage_missing},
+            # the callback handler already recorded each chat call's metrics: the pipeline must not repeat them
+            metadata={"langchain_trace_id": summary.trace_id, "usage_missing": summary.usage_missing,
+                      "llmops.model_calls_recorded": True},
         )

@@ -34,13 +34,9 @@ def agent_model() -> ScriptedChatModel:
     )
 
 
-def governed(runnable: Any) -> Any:
-    """What ``llmops_kit.agent.adapt`` should return for a Runnable.
-
-    Passed explicitly because ``adapt()`` currently mistakes any Runnable for an
-    ``AgentAdapter`` (it has ``name`` and ``invoke``); reported to the core owner.
-    """
-    return adapt_runnable(runnable)
+def test_adapt_recognises_runnables() -> None:
+    chain = ChatPromptTemplate.from_messages([("human", "{question}")]) | ScriptedChatModel(script=["x"])
+    assert type(ProductionAgent(chain, name="c").adapter) is type(adapt_runnable(chain))
 
 
 def test_create_agent_tool_loop_tree(otel: Otel) -> None:
@@ -91,13 +87,16 @@ def test_langgraph_subgraph_parenting(otel: Otel) -> None:
 async def test_production_agent_over_lcel_chain_and_agent(otel: Otel, runtime_factory: Any) -> None:
     rt = runtime_factory()
     chain = ChatPromptTemplate.from_messages([("human", "{question}")]) | ScriptedChatModel(script=["Paris."])
-    result = await ProductionAgent(governed(chain), name="geo", runtime=rt).run(
+    result = await ProductionAgent(chain, name="geo", runtime=rt).run(
         "Capital of France?", user_id="u1"
     )
     assert result.status == "ok", result.reason
     assert result.response == "Paris."
     assert result.usage.input_tokens == 3 and result.usage.output_tokens == 1  # the model's word counts
     assert result.cost_usd > 0
+    tokens = otel.metrics()[sc.METRIC_TOKEN_USAGE]
+    input_points = [p for p in tokens if p.attributes[sc.GEN_AI_TOKEN_TYPE] == "input"]
+    assert sum(p.sum for p in input_points) == 3  # recorded once, by the handler, not again by the pipeline
     assert tree(otel.spans()) == [
         "invoke_agent geo",
         "  invoke_workflow RunnableSequence",
@@ -105,7 +104,7 @@ async def test_production_agent_over_lcel_chain_and_agent(otel: Otel, runtime_fa
     ]
     otel.exporter.clear()
     agent = create_agent(agent_model(), tools=[multiply], name="math_agent")
-    result = await ProductionAgent(governed(agent), name="math", runtime=rt).run("6*7?")
+    result = await ProductionAgent(agent, name="math", runtime=rt).run("6*7?")
     assert result.status == "ok", result.reason
     assert result.response == "6 times 7 is 42."
     assert [t["name"] for t in result.tool_calls] == ["multiply"]
@@ -116,7 +115,7 @@ async def test_production_agent_over_lcel_chain_and_agent(otel: Otel, runtime_fa
         "    execute_tool multiply",
         "    chat gpt-4o-mini",
     ]
-    blocked = await ProductionAgent(governed(chain), name="geo", runtime=rt).run("how to plant a bomb")
+    blocked = await ProductionAgent(chain, name="geo", runtime=rt).run("how to plant a bomb")
     assert blocked.status == "blocked_input"
 
 
