@@ -50,6 +50,7 @@ async def run_demo(settings: Settings, scenarios: tuple[Scenario, ...] = SCENARI
     runtime = build_runtime(settings, tracer_provider=providers.tracer_provider,
                             meter_provider=providers.meter_provider, logger_provider=providers.logger_provider)
     agent = ProductionAgent(ScriptedSupportAgent(), name="support", runtime=runtime, model="gpt-4o-mini")
+    runtime.tokens.count_text("warm-up", "gpt-4o-mini")  # load the tokenizer at start-up, as an app would
     outcomes: list[DemoOutcome] = []
     try:
         for sc in scenarios:
