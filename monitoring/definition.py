@@ -75,7 +75,9 @@ def D(attribute: str) -> str:
     return f'tostring(customDimensions["{attribute}"])'
 
 
-RUN_SPANS = f'dependencies | where name startswith "{sc.OP_INVOKE_AGENT} " and isnotempty(customDimensions["{sc.LLMOPS_RUN_STATUS}"])'
+# A governed run is the span that carries llmops.run.status: "invoke_agent {name}" for ProductionAgent and
+# LangChain, "llmops.governed_run {name}" around MAF's own invoke_agent span.
+RUN_SPANS = f'dependencies | where isnotempty(customDimensions["{sc.LLMOPS_RUN_STATUS}"])'
 
 
 def M(metric_name: str) -> str:
@@ -90,6 +92,7 @@ class Panel:
     promql: str
     viz: str = "timeseries"  # timeseries | bar | table
     unit: str = ""
+    oss_title: str = ""  # when the Prometheus query can only show a proxy of the App Insights panel
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,8 @@ PANELS: tuple[Panel, ...] = (
     Panel("cost_by_tenant", "Cost (USD) and runs by tenant",
           f'{RUN_SPANS} | summarize usd = sum(todouble(customDimensions["{sc.LLMOPS_COST_USD}"])), runs = count() '
           f'by tenant = {D(sc.LLMOPS_TENANT_ID)} | order by usd desc',
-          f'sum by ({L(sc.LLMOPS_TENANT_ID)}) (increase({P(sc.METRIC_RUNS)}[1h]))', viz="table"),
+          f'sum by ({L(sc.LLMOPS_TENANT_ID)}) (increase({P(sc.METRIC_RUNS)}[1h]))', viz="table",
+          oss_title="Runs by tenant (cost per tenant needs the run spans: App Insights or a trace store)"),
     Panel("error_rate", "Error rate",
           f'{M(sc.METRIC_RUNS)} | summarize errors = sumif(valueSum, {D(sc.LLMOPS_RUN_STATUS)} == "error"), '
           f'total = sum(valueSum) by bin(timestamp, 5m) | extend error_rate = errors / total | '
@@ -161,10 +165,10 @@ PANELS: tuple[Panel, ...] = (
           f'sum by ({L(sc.LLMOPS_BUDGET_LIMIT)}) (increase({P(sc.METRIC_BUDGET_DENIALS)}[1h]))', viz="bar"),
     Panel("top_sessions", "Top costly sessions",
           f'{RUN_SPANS} | summarize usd = sum(todouble(customDimensions["{sc.LLMOPS_COST_USD}"])), runs = count(), '
-          f'tokens = sum(toint(customDimensions["{sc.GEN_AI_USAGE_INPUT_TOKENS}"]) + '
-          f'toint(customDimensions["{sc.GEN_AI_USAGE_OUTPUT_TOKENS}"])) by session = '
+          f'tokens = sum(toint(customDimensions["{sc.LLMOPS_USAGE_TOTAL_TOKENS}"])) by session = '
           f'{D(sc.LLMOPS_SESSION_ID)} | top 20 by usd desc',
-          f'topk(20, sum by ({L(sc.LLMOPS_TENANT_ID)}) (increase({P(sc.METRIC_RUNS)}[24h])))', viz="table"),
+          f'topk(20, sum by ({L(sc.LLMOPS_TENANT_ID)}) (increase({P(sc.METRIC_RUNS)}[24h])))', viz="table",
+          oss_title="Busiest tenants, 24h (per-session cost needs the run spans: App Insights or a trace store)"),
 )
 
 ALERTS: tuple[Alert, ...] = (

@@ -110,7 +110,7 @@ def grafana_dashboard() -> dict[str, Any]:
     panels = []
     for i, p in enumerate(PANELS):
         panels.append({
-            "id": i + 1, "type": _GF_VIZ[p.viz], "title": p.title,
+            "id": i + 1, "type": _GF_VIZ[p.viz], "title": p.oss_title or p.title,
             "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i // 2) * 8},
             "datasource": {"type": "prometheus", "uid": "${datasource}"},
             "fieldConfig": {"defaults": {"unit": p.unit or "short"}, "overrides": []},

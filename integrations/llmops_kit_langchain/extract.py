@@ -142,3 +142,45 @@ def is_control_flow(error: BaseException) -> bool:
     """LangGraph interrupts and ``Command`` bubbles are control flow, not failures."""
     names = ("GraphBubbleUp", "GraphInterrupt", "ParentCommand")
     return any(c.__name__ in names for c in type(error).__mro__)
+
+
+#: Ids LangChain generates itself when the provider sent none (``lc_run-<run id>``, formerly
+#: ``run-<run id>``): not a provider response id, so not ``gen_ai.response.id``.
+_GENERATED_ID_PREFIXES = ("lc_run-", "run-")
+
+
+class ResultView:
+    """What a span needs from one ``LLMResult``, read in a single pass over its first generation.
+
+    ``message`` is the first generated message (``None`` for text LLMs); ``usage`` follows
+    :func:`usage_from_result`; ``model``/``finish_reason`` follow :func:`response_model` and
+    :func:`finish_reason`; ``response_id`` is the provider's id, never LangChain's own.
+    """
+
+    __slots__ = ("finish_reason", "message", "model", "response_id", "usage")
+
+    def __init__(self, response: Any) -> None:
+        try:
+            gen = response.generations[0][0]
+        except (IndexError, AttributeError, TypeError):
+            gen = None
+        message = getattr(gen, "message", None) if gen is not None else None
+        self.message = message
+        meta = getattr(message, "usage_metadata", None) if message is not None else None
+        self.usage = usage_from_metadata(meta) if meta else usage_from_result(response)
+        resp_meta = (getattr(message, "response_metadata", None) or _NO_META) if message is not None else _NO_META
+        name = resp_meta.get("model_name") or resp_meta.get("model")
+        if not name:
+            out = getattr(response, "llm_output", None) or _NO_META
+            name = out.get("model_name") or out.get("model")
+        self.model = str(name) if name else None
+        info = (getattr(gen, "generation_info", None) or _NO_META) if gen is not None else _NO_META
+        reason = info.get("finish_reason")
+        if reason is None:
+            reason = resp_meta.get("finish_reason") or resp_meta.get("stop_reason")
+        self.finish_reason = str(reason) if reason else None
+        rid = getattr(message, "id", None) if message is not None else None
+        self.response_id = rid if rid and not str(rid).startswith(_GENERATED_ID_PREFIXES) else None
+
+
+_NO_META: Mapping[str, Any] = {}

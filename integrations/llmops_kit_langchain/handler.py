@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any
 from uuid import UUID
 
@@ -35,20 +35,13 @@ from llmops_kit.telemetry import semconv as sc
 from llmops_kit.telemetry.instruments import Telemetry
 from llmops_kit.usage import TokenUsage
 from llmops_kit_langchain import content as cnt
-from llmops_kit_langchain.extract import (
-    error_type,
-    finish_reason,
-    first_message,
-    is_control_flow,
-    provider_name,
-    response_model,
-    usage_from_result,
-)
+from llmops_kit_langchain.extract import ResultView, error_type, is_control_flow, provider_name
 
 Redactor = Callable[[str], str]
 
 _TRUE = ("1", "true", "yes", "on")
-_K_NONE, _K_AGG, _K_CHAT, _K_LLM, _K_TOOL, _K_RETR = range(6)
+_K_AGG, _K_CHAT, _K_LLM, _K_TOOL, _K_RETR = range(5)
+_EMPTY: dict[str, Any] = {}
 
 
 @dataclass(slots=True)
@@ -69,7 +62,9 @@ class RunSummary:
 
 
 class _Run:
-    """Per-run state. Slots keep it small; most runs have no span at all."""
+    """State of one span-bearing run. Span-less runs (prompts, parsers, lambdas, graph nodes)
+    get no object at all: their ``run_id`` maps straight to this record (a "passenger"), so
+    their children find the nearest span in one dict lookup."""
 
     __slots__ = (
         "aggs",
@@ -79,7 +74,7 @@ class _Run:
         "model",
         "name",
         "open",
-        "owner",
+        "passengers",
         "provider",
         "root",
         "run_id",
@@ -100,22 +95,29 @@ class _Run:
         "u_unpriced",
     )
 
-    def __init__(
-        self, kind: int, span: Any, owner: _Run | None, root: _Run | None, aggs: tuple[_Run, ...]
-    ) -> None:
+    def __init__(self, run_id: UUID, kind: int, span: Any, parent: _Run | None) -> None:
+        self.run_id = run_id
         self.kind = kind
         self.span = span
-        self.owner = owner if span is None else self  # nearest span-bearing run (self if it has one)
-        self.root = root if root is not None else self
-        self.aggs = aggs
-        self.children: list[_Run] | None = None
         self.ctx: Any = None
         self.open = True
         self.summary: RunSummary | None = None
+        self.children: list[_Run] | None = []
+        self.passengers: list[UUID] | None = []
+        if parent is None:
+            self.root: _Run | None = None  # None = "I am the root" (no self-reference cycle)
+            aggs: tuple[_Run, ...] = ()
+        else:
+            self.root = parent.root or parent
+            aggs = parent.aggs
         if kind == _K_AGG:
+            self.aggs = (*aggs, self)
             self.u_in = self.u_out = self.u_total = self.u_cache_read = 0
             self.u_cache_create = self.u_reason = self.u_cost = self.u_unpriced = self.u_calls = 0
             self.u_missing = False
+        else:
+            self.aggs = aggs
+        self.t0 = perf_counter()
 
 
 class LLMOpsCallbackHandler(BaseCallbackHandler):
@@ -187,66 +189,50 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
         self._collect.pop(run_id, None)
 
     # --- core -----------------------------------------------------------------------------
-    def _start(
+    def _open(
         self,
         run_id: UUID,
-        parent_run_id: UUID | None,
+        parent: _Run | None,
         kind: int,
-        name: str | None,
-        span_kind: SpanKind = SpanKind.INTERNAL,
-        attrs: dict[str, Any] | None = None,
-        parent: _Run | bool | None = False,
+        name: str,
+        span_kind: SpanKind,
+        attrs: dict[str, Any],
     ) -> _Run:
-        if parent is False:
-            parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
-        if name is None:
-            rec = _Run(
-                kind,
-                None,
-                parent.owner if parent else None,
-                parent.root if parent else None,
-                parent.aggs if parent else (),
-            )
-        else:
-            owner = parent.owner if parent is not None else None
-            if owner is not None:
-                ctx = owner.ctx
-                if ctx is None:
-                    ctx = owner.ctx = trace.set_span_in_context(owner.span)
-            else:
-                ctx = None  # root (or a parent we never saw): nest under the caller's current span
-            span = self._tracer.start_span(name, context=ctx, kind=span_kind, attributes=attrs)
-            aggs = parent.aggs if parent is not None else ()
-            rec = _Run(kind, span, None, parent.root if parent else None, aggs)
-            if kind == _K_AGG:
-                rec.aggs = (*aggs, rec)
-        rec.t0 = time.perf_counter()
-        rec.run_id = run_id
+        """Start a span under ``parent`` (the nearest span-bearing run) and track it."""
         if parent is not None:
-            if parent.children is None:
-                parent.children = [rec]
-            else:
-                parent.children.append(rec)
-        else:
-            rec.summary = self._collect.pop(run_id, None)
-            if rec.summary is not None and rec.span is not None:
-                rec.summary.trace_id = format(rec.span.get_span_context().trace_id, "032x")
+            ctx = parent.ctx
+            if ctx is None:
+                ctx = parent.ctx = trace.set_span_in_context(parent.span)
+            rec = _Run(run_id, kind, self._tracer.start_span(name, ctx, span_kind, attrs), parent)
+            children = parent.children
+            if children is not None:
+                children.append(rec)
+        else:  # root (or a parent we never saw): nest under the caller's current span
+            rec = _Run(run_id, kind, self._tracer.start_span(name, None, span_kind, attrs), None)
+            if self._collect:
+                summary = rec.summary = self._collect.pop(run_id, None)
+                if summary is not None:
+                    summary.trace_id = format(rec.span.get_span_context().trace_id, "032x")
         self._runs[run_id] = rec
         return rec
 
     def _finish(self, rec: _Run, error: BaseException | None) -> None:
         """End ``rec`` and everything under it still open (once)."""
         rec.open = False
-        if rec.children:
-            for child in rec.children:
+        children, passengers = rec.children, rec.passengers
+        rec.children = rec.passengers = None
+        if children:
+            for child in children:
                 if child.open:
                     self._orphan(child, error)
-            rec.children = None
+        if passengers:
+            runs = self._runs
+            for rid in passengers:  # span-less runs that never ended (aborted): no leak
+                runs.pop(rid, None)
         span = rec.span
-        if span is None:
-            return
         if rec.kind == _K_AGG:
             self._flush_rollup(rec)
+            rec.aggs = ()  # drop the self-reference
         if error is not None and not is_control_flow(error):
             et = error_type(error)
             span.set_status(Status(StatusCode.ERROR, str(error)[:256] or et))
@@ -257,17 +243,24 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
     def _orphan(self, rec: _Run, parent_error: BaseException | None) -> None:
         """A run whose own end never came: ended by its parent, marked as such."""
         self._runs.pop(rec.run_id, None)
-        if rec.span is not None:
-            rec.span.set_attribute(sc.LLMOPS_ORPHANED, True)
-            if parent_error is None:
-                rec.span.set_status(Status(StatusCode.ERROR, "run never ended; closed by its parent"))
-                rec.span.set_attribute(sc.ERROR_TYPE, "llmops.orphaned")
+        attrs: dict[str, Any] = {sc.LLMOPS_ORPHANED: True}
+        if parent_error is None:
+            rec.span.set_status(Status(StatusCode.ERROR, "run never ended; closed by its parent"))
+            attrs[sc.ERROR_TYPE] = "llmops.orphaned"
+        rec.span.set_attributes(attrs)
         self._finish(rec, parent_error)
 
-    def _end(self, run_id: UUID, error: BaseException | None = None) -> _Run | None:
+    def _end(self, run_id: UUID, error: BaseException | None = None) -> None:
         rec = self._runs.pop(run_id, None)
-        if rec is not None:
+        # a passenger maps to its span-bearing ancestor: ending it only drops the mapping
+        if rec is not None and rec.run_id == run_id:
             self._finish(rec, error)
+
+    def _pop_own(self, run_id: UUID) -> _Run | None:
+        """The record of a span-bearing run (model, tool, retriever), removed from the map."""
+        rec = self._runs.pop(run_id, None)
+        if rec is not None and rec.run_id != run_id:
+            return None
         return rec
 
     def _flush_rollup(self, rec: _Run) -> None:
@@ -305,56 +298,58 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        name = kwargs.get("name") or (serialized or {}).get("name") or "chain"
-        meta = metadata or {}
-        agent = meta.get("lc_agent_name")
         parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
-        if parent is None:
-            if agent or (self._agent_name and parent_run_id is None):
-                agent_name = agent or self._agent_name
-                op, span_name = sc.OP_INVOKE_AGENT, f"{sc.OP_INVOKE_AGENT} {agent_name}"
-            else:
-                agent_name = None
-                op, span_name = sc.OP_INVOKE_WORKFLOW, f"{sc.OP_INVOKE_WORKFLOW} {name}"
-        elif agent is not None and agent == name:
-            agent_name, op, span_name = agent, sc.OP_INVOKE_AGENT, f"{sc.OP_INVOKE_AGENT} {agent}"
+        agent = metadata.get("lc_agent_name") if metadata else None
+        if parent is not None:
+            # the hot path: most runs (prompts, parsers, lambdas, graph nodes) get no span
+            if agent is None or agent != (kwargs.get("name") or (serialized or {}).get("name")):
+                self._runs[run_id] = parent
+                passengers = parent.passengers
+                if passengers is not None:
+                    passengers.append(run_id)
+                return
+            agent_name, op = agent, sc.OP_INVOKE_AGENT
+            span_name = f"{sc.OP_INVOKE_AGENT} {agent}"
+        elif agent or (self._agent_name and parent_run_id is None):
+            agent_name, op = agent or self._agent_name, sc.OP_INVOKE_AGENT
+            span_name = f"{sc.OP_INVOKE_AGENT} {agent_name}"
         else:
-            self._start(run_id, parent_run_id, _K_NONE, None, parent=parent)
-            return
+            name = kwargs.get("name") or (serialized or {}).get("name") or "chain"
+            agent_name, op = None, sc.OP_INVOKE_WORKFLOW
+            span_name = f"{sc.OP_INVOKE_WORKFLOW} {name}"
         attrs: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: op}
         if agent_name:
             attrs[sc.GEN_AI_AGENT_NAME] = agent_name
-        conv = meta.get("thread_id") or meta.get("conversation_id") or meta.get("session_id")
-        if conv:
-            attrs[sc.GEN_AI_CONVERSATION_ID] = str(conv)
-        self._start(run_id, parent_run_id, _K_AGG, span_name, SpanKind.INTERNAL, attrs, parent)
+        if metadata:
+            conv = metadata.get("thread_id") or metadata.get("conversation_id") or metadata.get("session_id")
+            if conv:
+                attrs[sc.GEN_AI_CONVERSATION_ID] = str(conv)
+        self._open(run_id, parent, _K_AGG, span_name, SpanKind.INTERNAL, attrs)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._end(run_id)
+        rec = self._runs.pop(run_id, None)
+        if rec is not None and rec.run_id == run_id:
+            self._finish(rec, None)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._end(run_id, error)
 
     # --- models ---------------------------------------------------------------------------
-    def _model_start(
-        self,
-        kind: int,
-        op: str,
-        run_id: UUID,
-        parent_run_id: UUID | None,
-        metadata: dict[str, Any] | None,
-        kwargs: dict[str, Any],
-    ) -> _Run:
-        meta = metadata or {}
-        params = kwargs.get("invocation_params") or {}
-        model = (
-            meta.get("ls_model_name")
-            or params.get("model")
-            or params.get("model_name")
-            or params.get("deployment_name")
-            or kwargs.get("name")
-            or "unknown"
-        )
+    def _model_attrs(
+        self, op: str, metadata: dict[str, Any] | None, kwargs: dict[str, Any]
+    ) -> tuple[str, str, dict[str, Any]]:
+        """``(model, provider, start attributes)`` from LangSmith params (``ls_*`` metadata)."""
+        meta = metadata or _EMPTY
+        model = meta.get("ls_model_name")
+        if not model:
+            params = kwargs.get("invocation_params") or _EMPTY
+            model = (
+                params.get("model")
+                or params.get("model_name")
+                or params.get("deployment_name")
+                or kwargs.get("name")
+                or "unknown"
+            )
         provider = provider_name(meta.get("ls_provider"))
         attrs: dict[str, Any] = {
             sc.GEN_AI_OPERATION_NAME: op,
@@ -368,11 +363,23 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
         max_tokens = meta.get("ls_max_tokens")
         if max_tokens is not None:
             attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
-        rec = self._start(run_id, parent_run_id, kind, f"{op} {model}", SpanKind.CLIENT, attrs)
+        return model, provider, attrs
+
+    def _model_open(
+        self,
+        kind: int,
+        op: str,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        model: str,
+        provider: str,
+        attrs: dict[str, Any],
+    ) -> None:
+        parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
+        rec = self._open(run_id, parent, kind, f"{op} {model}", SpanKind.CLIENT, attrs)
         rec.model = model
         rec.provider = provider
         rec.ttft = None
-        return rec
 
     def on_chat_model_start(
         self,
@@ -385,12 +392,13 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        rec = self._model_start(_K_CHAT, sc.OP_CHAT, run_id, parent_run_id, metadata, kwargs)
+        model, provider, attrs = self._model_attrs(sc.OP_CHAT, metadata, kwargs)
         if messages:
             system, inputs = cnt.input_messages(messages[0], self._capture, self._redact)
             if system is not None:
-                rec.span.set_attribute(sc.GEN_AI_SYSTEM_INSTRUCTIONS, system)
-            rec.span.set_attribute(sc.GEN_AI_INPUT_MESSAGES, inputs)
+                attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = system
+            attrs[sc.GEN_AI_INPUT_MESSAGES] = inputs
+        self._model_open(_K_CHAT, sc.OP_CHAT, run_id, parent_run_id, model, provider, attrs)
 
     def on_llm_start(
         self,
@@ -403,59 +411,57 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        rec = self._model_start(_K_LLM, sc.OP_TEXT_COMPLETION, run_id, parent_run_id, metadata, kwargs)
+        model, provider, attrs = self._model_attrs(sc.OP_TEXT_COMPLETION, metadata, kwargs)
         if self._capture and prompts:
             body = [
                 {"role": "user", "parts": [{"type": "text", "content": cnt.text_value(p, self._redact)}]}
                 for p in prompts
             ]
-            rec.span.set_attribute(sc.GEN_AI_INPUT_MESSAGES, cnt.to_json(body))
+            attrs[sc.GEN_AI_INPUT_MESSAGES] = cnt.to_json(body)
+        self._model_open(_K_LLM, sc.OP_TEXT_COMPLETION, run_id, parent_run_id, model, provider, attrs)
 
     def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
         rec = self._runs.get(run_id)
-        if rec is not None and rec.ttft is None:
-            rec.ttft = time.perf_counter() - rec.t0
+        if rec is not None and rec.ttft is None and rec.run_id == run_id:
+            rec.ttft = perf_counter() - rec.t0
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        rec = self._runs.pop(run_id, None)
-        if rec is None:
-            return
-        self._model_done(rec, response, None)
+        rec = self._pop_own(run_id)
+        if rec is not None:
+            self._model_done(rec, response, None)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        rec = self._runs.pop(run_id, None)
-        if rec is None:
-            return
-        self._model_done(rec, kwargs.get("response"), error)
+        rec = self._pop_own(run_id)
+        if rec is not None:
+            self._model_done(rec, kwargs.get("response"), error)
 
     def _model_done(self, rec: _Run, response: Any, error: BaseException | None) -> None:
-        duration = time.perf_counter() - rec.t0
+        duration = perf_counter() - rec.t0
         attrs: dict[str, Any] = {}
-        usage = usage_from_result(response) if response is not None else None
+        usage = None
         model = rec.model
         if response is not None:
-            message = first_message(response)
-            resp_model = response_model(response, message)
-            if resp_model:
-                attrs[sc.GEN_AI_RESPONSE_MODEL] = resp_model
-                model = resp_model
-            reason = finish_reason(response, message)
+            view = ResultView(response)
+            usage = view.usage
+            if view.model:
+                attrs[sc.GEN_AI_RESPONSE_MODEL] = model = view.model
+            reason = view.finish_reason
             if reason:
                 attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (reason,)
-            msg_id = getattr(message, "id", None)
-            if msg_id:
-                attrs[sc.GEN_AI_RESPONSE_ID] = msg_id
-            if message is not None and rec.kind == _K_CHAT:
+            if view.response_id:
+                attrs[sc.GEN_AI_RESPONSE_ID] = view.response_id
+            if view.message is not None and rec.kind == _K_CHAT:
                 attrs[sc.GEN_AI_OUTPUT_MESSAGES] = cnt.output_messages(
-                    (message,), reason, self._capture, self._redact
+                    (view.message,), reason, self._capture, self._redact
                 )
             elif self._capture and rec.kind == _K_LLM:
                 texts = [g.text for gens in response.generations for g in gens]
                 attrs[sc.GEN_AI_OUTPUT_MESSAGES] = cnt.output_messages(
                     [_Text(t) for t in texts], reason, True, self._redact
                 )
-        if rec.ttft is not None:
-            attrs[sc.GEN_AI_RESPONSE_TTFC] = rec.ttft
+        ttft = rec.ttft
+        if ttft is not None:
+            attrs[sc.GEN_AI_RESPONSE_TTFC] = ttft
         cost: int | None = None
         if usage is not None:
             attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
@@ -466,17 +472,15 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
                 attrs[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_creation_input_tokens
             if usage.reasoning_tokens:
                 attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
-            try:
-                cost = self._pricing.cost_micro_usd(model, usage)
-            except UnknownModelPriceError:
-                cost = None
+            cost = self._cost(model, usage)
             if cost is not None:
                 attrs[sc.LLMOPS_COST_USD] = cost / 1_000_000
         elif error is None:
             attrs[sc.LLMOPS_USAGE_MISSING] = True
         rec.span.set_attributes(attrs)
-        if rec.aggs or rec.root.summary is not None:
-            self._roll_up(rec, model, usage, cost, duration)
+        root = rec.root or rec
+        if rec.aggs or root.summary is not None:
+            self._roll_up(rec, root, model, usage, cost, duration)
         self.telemetry.record_model_call(
             model=model,
             provider=rec.provider,
@@ -484,13 +488,26 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
             usage=usage,
             duration_s=duration,
             cost_usd=cost / 1_000_000 if cost else None,
-            ttft_s=rec.ttft,
+            ttft_s=ttft,
             error_type=error_type(error) if error is not None else None,
         )
         self._finish(rec, error)
 
+    def _cost(self, model: str, usage: TokenUsage) -> int | None:
+        """Micro-USD, or ``None`` when the model has no price (never a guessed $0)."""
+        try:
+            return self._pricing.cost_micro_usd(model, usage)
+        except UnknownModelPriceError:
+            return None
+
     def _roll_up(
-        self, rec: _Run, model: str, usage: TokenUsage | None, cost: int | None, duration: float
+        self,
+        rec: _Run,
+        root: _Run,
+        model: str,
+        usage: TokenUsage | None,
+        cost: int | None,
+        duration: float,
     ) -> None:
         with self._lock:
             for agg in rec.aggs:
@@ -508,7 +525,7 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
                     agg.u_unpriced += 1
                 else:
                     agg.u_cost += cost
-            summary = rec.root.summary
+            summary = root.summary
             if summary is not None:
                 summary.model_calls.append(
                     ModelCallRecord(
@@ -532,7 +549,7 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
                 else:
                     summary.cost_micro_usd += cost
                 if summary.ttft_s is None and rec.ttft is not None:
-                    summary.ttft_s = (rec.t0 - rec.root.t0) + rec.ttft
+                    summary.ttft_s = (rec.t0 - root.t0) + rec.ttft
 
     # --- tools ----------------------------------------------------------------------------
     def on_tool_start(
@@ -547,7 +564,7 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
         inputs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        ser = serialized or {}
+        ser = serialized or _EMPTY
         name = ser.get("name") or kwargs.get("name") or "tool"
         attrs: dict[str, Any] = {
             sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
@@ -564,36 +581,37 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
             attrs[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = cnt.text_value(
                 inputs if inputs is not None else input_str, self._redact
             )
-        rec = self._start(
-            run_id, parent_run_id, _K_TOOL, f"{sc.OP_EXECUTE_TOOL} {name}", SpanKind.INTERNAL, attrs
-        )
+        parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
+        rec = self._open(run_id, parent, _K_TOOL, f"{sc.OP_EXECUTE_TOOL} {name}", SpanKind.INTERNAL, attrs)
         rec.name = name
         rec.tool_call_id = call_id
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        rec = self._runs.pop(run_id, None)
+        rec = self._pop_own(run_id)
         if rec is None:
             return
-        if rec.span is not None and self._capture:
-            rec.span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, cnt.text_value(output, self._redact))
-        self._tool_summary(rec, output, None)
+        result = None
+        if self._capture:
+            result = cnt.text_value(output, self._redact)
+            rec.span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, result)
+        self._tool_summary(rec, result, None)
         self._finish(rec, None)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        rec = self._runs.pop(run_id, None)
+        rec = self._pop_own(run_id)
         if rec is None:
             return
         self._tool_summary(rec, None, error)
         self._finish(rec, error)
 
-    def _tool_summary(self, rec: _Run, output: Any, error: BaseException | None) -> None:
-        summary = rec.root.summary
+    def _tool_summary(self, rec: _Run, result: str | None, error: BaseException | None) -> None:
+        summary = (rec.root or rec).summary
         if summary is None or rec.kind != _K_TOOL:
             return
         record = ToolCallRecord(
             name=rec.name,
             call_id=rec.tool_call_id,
-            result=cnt.text_value(output, self._redact) if (self._capture and output is not None) else None,
+            result=result,
             error=error_type(error) if error is not None else None,
         )
         with self._lock:
@@ -611,31 +629,25 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        name = kwargs.get("name") or (serialized or {}).get("name") or "retriever"
+        name = kwargs.get("name") or (serialized or _EMPTY).get("name") or "retriever"
         attrs: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: sc.OP_RETRIEVAL, sc.GEN_AI_DATA_SOURCE_ID: name}
         if self._capture:
             attrs[sc.GEN_AI_RETRIEVAL_QUERY_TEXT] = cnt.text_value(query, self._redact)
-        self._start(run_id, parent_run_id, _K_RETR, f"{sc.OP_RETRIEVAL} {name}", SpanKind.CLIENT, attrs)
+        parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
+        self._open(run_id, parent, _K_RETR, f"{sc.OP_RETRIEVAL} {name}", SpanKind.CLIENT, attrs)
 
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
-        rec = self._runs.pop(run_id, None)
+        rec = self._pop_own(run_id)
         if rec is None:
             return
-        summary = rec.root.summary
+        summary = (rec.root or rec).summary
         if summary is not None:
             with self._lock:
                 summary.documents.extend(str(getattr(d, "page_content", d)) for d in documents)
-        if rec.span is not None:
-            rec.span.set_attribute(sc.LLMOPS_RETRIEVAL_DOCUMENT_COUNT, len(documents))
-            if self._capture:
-                docs = [
-                    {
-                        "id": (getattr(d, "metadata", None) or {}).get("id") or getattr(d, "id", None),
-                        "content": cnt.text_value(getattr(d, "page_content", ""), self._redact),
-                    }
-                    for d in documents
-                ]
-                rec.span.set_attribute(sc.GEN_AI_RETRIEVAL_DOCUMENTS, cnt.to_json(docs))
+        attrs: dict[str, Any] = {sc.LLMOPS_RETRIEVAL_DOCUMENT_COUNT: len(documents)}
+        if self._capture:
+            attrs[sc.GEN_AI_RETRIEVAL_DOCUMENTS] = cnt.retrieval_documents(documents, self._redact)
+        rec.span.set_attributes(attrs)
         self._finish(rec, None)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:

@@ -24,7 +24,8 @@ def _load_settings() -> Settings:
     try:
         return Settings.load()
     except SettingsError as exc:
-        console.print(f"[bold red]configuration error[/] {exc}")
+        # one line, never wrapped: CI logs and grep must see the variable and the fix together
+        console.print(f"[bold red]configuration error[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -59,7 +60,9 @@ def report(
     html: Path | None = typer.Option(None, "--html", help="Also write an HTML report to this file."),
 ) -> None:
     """Summarise the local telemetry store: runs, tokens, cost, block rates, latency."""
-    from llmops_kit.report import build_report, percentile
+    from datetime import datetime, timezone
+
+    from llmops_kit.report import build_report, latency_over_time, percentile, top_sessions
 
     settings = _load_settings()
     directory = directory or settings.telemetry_dir
@@ -68,7 +71,8 @@ def report(
         console.print(f"no runs recorded under {directory} — run [bold]llmops-kit demo[/] first")
         raise typer.Exit(0)
     lat = rep.total.latencies_ms
-    console.print(f"[bold]{rep.total.runs}[/] runs · block rate {rep.block_rate:.1%} · "
+    console.print(f"[bold]{rep.total.runs}[/] runs · safety blocks {rep.rate('blocked_input', 'blocked_output'):.1%}"
+                  f" · budget denials {rep.rate('budget_denied'):.1%} · errors {rep.rate('error'):.1%} · "
                   f"latency p50 {percentile(lat, 50):.1f} ms · p95 {percentile(lat, 95):.1f} ms · "
                   f"cost ${rep.total.cost_usd:.6f}")
     for title, groups in (("by agent", rep.by_agent), ("by model", rep.by_model), ("by tenant", rep.by_tenant)):
@@ -101,6 +105,24 @@ def report(
             scores.add_row(name, str(len(vals)), f"{sum(vals) / len(vals):.3f}", f"{percentile(vals, 50):.3f}",
                            f"{min(vals):.3f}")
         console.print(scores)
+    sessions = top_sessions(rep)
+    if sessions:
+        table = Table(title="top costly sessions")
+        for col in ("session", "tenant", "agents", "runs", "tokens", "cost USD"):
+            table.add_column(col, justify="right" if col in ("runs", "tokens", "cost USD") else "left")
+        for st in sessions:
+            table.add_row(st.session_id, st.tenant, ", ".join(sorted(st.agents)), str(st.runs), f"{st.tokens:,}",
+                          f"{st.cost_usd:.6f}")
+        console.print(table)
+    slices = latency_over_time(rep)
+    if len(slices) > 1:
+        table = Table(title="latency over time (ms)")
+        for col in ("from (UTC)", "runs", "p50", "p95", "p99"):
+            table.add_column(col, justify="left" if col.startswith("from") else "right")
+        for start_ns, n, p50, p95, p99 in slices:
+            when = datetime.fromtimestamp(start_ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+            table.add_row(when, str(n), f"{p50:.1f}", f"{p95:.1f}", f"{p99:.1f}")
+        console.print(table)
     if html is not None:
         try:
             from llmops_kit.report_html import write_html_report

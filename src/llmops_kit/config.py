@@ -250,6 +250,34 @@ class Settings(BaseSettings):
         return v
 
     @model_validator(mode="after")
+    def _check_budget_policy(self) -> Settings:
+        """Parse the budget policy inputs now, so a typo fails at start-up, not in the first run."""
+        from llmops_kit.budget.policy import BudgetPolicy, BudgetPolicyError
+
+        try:
+            BudgetPolicy.from_settings_values(
+                tenant_overrides=self.budget_tenant_overrides, soft_thresholds=self.budget_soft_thresholds
+            )
+        except (BudgetPolicyError, ValueError) as exc:
+            variable = "BUDGET_SOFT_THRESHOLDS" if "soft" in str(exc) else "BUDGET_TENANT_OVERRIDES"
+            raise SettingsError(variable, str(exc).splitlines()[0][:200],
+                                '50,80,100 / {"acme": {"daily_cost_budget_usd": 25}}') from None
+        if self.budget_policy_file is not None:
+            try:
+                BudgetPolicy.load_file(self.budget_policy_file)
+            except (BudgetPolicyError, OSError, ValueError) as exc:
+                raise SettingsError("BUDGET_POLICY_FILE", str(exc).splitlines()[0][:200],
+                                    "a readable YAML/JSON policy file (see docs/budgets.md)") from None
+        if self.max_tokens_per_request is not None and self.max_tokens_per_request <= self.max_output_tokens:
+            raise SettingsError(
+                "MAX_TOKENS_PER_REQUEST",
+                f"{self.max_tokens_per_request} leaves no room for input: every request reserves "
+                f"MAX_OUTPUT_TOKENS={self.max_output_tokens} output tokens",
+                "a limit above MAX_OUTPUT_TOKENS, or a lower MAX_OUTPUT_TOKENS",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
         if self.telemetry == "azure" and self.applicationinsights_connection_string is None:
             raise SettingsError("LLMOPS_TELEMETRY", "is 'azure' but APPLICATIONINSIGHTS_CONNECTION_STRING is unset",

@@ -86,9 +86,7 @@ class RunGovernor:
                 ctx, span, f"input_too_large: {len(query):,} characters > MAX_QUERY_CHARS "
                 f"{self.settings.max_query_chars:,}", model,
             )
-        safety_task = self._check_input(ctx, query, documents)
-        budget_task = self._reserve(ctx, query, model) if reserve_budget else _none()
-        verdict, reservation = await asyncio.gather(safety_task, budget_task)
+        verdict, reservation = await self._admit_checks(ctx, query, model, documents, reserve_budget)
         admission = Admission(True, input_verdict=verdict, reservation=reservation, model=model)
         if not verdict.allowed:
             admission.allowed, admission.status = False, "blocked_input"
@@ -98,6 +96,25 @@ class RunGovernor:
             admission.reason = reservation.reason or "budget exhausted"
         self._annotate_admission(ctx, span, admission)
         return admission
+
+    async def _admit_checks(
+        self, ctx: RunContext, query: str, model: str, documents: Sequence[str], reserve_budget: bool
+    ) -> tuple[SafetyVerdict, BudgetReservation | None]:
+        """Input safety and budget reservation, concurrently - but without a task for a side
+        that cannot wait: no reservation (MAF reserves per model call) or a guard that never
+        does I/O (the offline analyzer) is simply awaited, saving two tasks and a gather per run."""
+        if not reserve_budget:
+            return await self._check_input(ctx, query, documents), None
+        if getattr(self.runtime.safety, "runs_inline", False) is True:
+            verdict = await self._check_input(ctx, query, documents)
+            return verdict, await self._reserve(ctx, query, model)
+        budget = asyncio.ensure_future(self._reserve(ctx, query, model))
+        try:
+            verdict = await self._check_input(ctx, query, documents)
+        except BaseException:
+            budget.cancel()
+            raise
+        return verdict, await budget
 
     def _deny_input(self, ctx: RunContext, span: Span, reason: str, model: str | None) -> Admission:
         verdict = SafetyVerdict(stage="input", allowed=False, action="block", reason=reason.split(":")[0],
@@ -293,8 +310,7 @@ class RunGovernor:
         except Exception:  # evaluation must never fail a run unless it gates
             log.warning("evaluation failed", exc_info=True)
             return [], None
-        for r in results:
-            self.telemetry.emit_evaluation(r, span, reply.response_id, ctx.agent_name)
+        self.telemetry.emit_evaluations(results, span, reply.response_id, ctx.agent_name)
         gated = None
         if self.settings.evaluation_gate:  # every evaluator gates
             failed = [r.name for r in results if r.passed is False and r.status == "completed"]
@@ -417,10 +433,6 @@ class RunGovernor:
 def _trace_id(span: Span) -> str:
     ctx = span.get_span_context()
     return trace.format_trace_id(ctx.trace_id) if ctx.is_valid else ""
-
-
-async def _none() -> None:
-    return None
 
 
 def build_audit_record(ctx: RunContext, query: str, reply: AgentReply | None, result: RunResult) -> dict[str, Any]:

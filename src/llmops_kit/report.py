@@ -6,6 +6,7 @@ the rolled-up tokens and cost, so the report needs no joins.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +38,11 @@ class GroupStats:
 
     def add(self, attrs: dict[str, Any], duration_ms: float) -> None:
         self.runs += 1
-        self.input_tokens += int(attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0) or 0)
-        self.output_tokens += int(attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0) or 0)
+        # llmops.usage.* is on every run span; gen_ai.usage.* only where the run span is the GenAI agent span
+        self.input_tokens += int(
+            attrs.get(sc.LLMOPS_USAGE_INPUT_TOKENS, attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0)) or 0)
+        self.output_tokens += int(
+            attrs.get(sc.LLMOPS_USAGE_OUTPUT_TOKENS, attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0)) or 0)
         self.cost_usd += float(attrs.get(sc.LLMOPS_COST_USD, 0.0) or 0.0)
         self.latencies_ms.append(duration_ms)
 
@@ -54,10 +58,26 @@ class TelemetryReport:
     eval_scores: dict[str, list[float]]
     run_spans: list[dict[str, Any]]
 
+    def rate(self, *statuses: str) -> float:
+        """Share of runs that ended in any of ``statuses``."""
+        n = sum(v for k, v in self.statuses.items() if k in statuses)
+        return n / self.total.runs if self.total.runs else 0.0
+
     @property
     def block_rate(self) -> float:
         blocked = sum(v for k, v in self.statuses.items() if k in BLOCK_STATUSES)
         return blocked / self.total.runs if self.total.runs else 0.0
+
+
+_BUDGET_LIMIT = re.compile(r"^(.*?) limit [\d,]+")
+
+
+def reason_code(status: str, reason: str) -> str:
+    """A low-cardinality key for a block or error reason (free text carries numbers)."""
+    if status == "budget_denied":
+        m = _BUDGET_LIMIT.match(reason)
+        return f"budget: {m.group(1)}" if m else "budget: " + reason.split(":")[0][:40]
+    return reason.split(":")[0].strip()[:60]
 
 
 def build_report(directory: Path) -> TelemetryReport:
@@ -79,7 +99,7 @@ def build_report(directory: Path) -> TelemetryReport:
         status = str(a[sc.LLMOPS_RUN_STATUS])
         statuses[status] += 1
         if status != "ok" and a.get(sc.LLMOPS_RUN_REASON):
-            reasons[str(a[sc.LLMOPS_RUN_REASON]).split(":")[0][:60]] += 1
+            reasons[reason_code(status, str(a[sc.LLMOPS_RUN_REASON]))] += 1
     scores: dict[str, list[float]] = defaultdict(list)
     for rec in read_jsonl(Path(directory) / LOGS_FILE):
         if rec.get("event_name") == sc.EVENT_EVALUATION_RESULT:
@@ -112,8 +132,8 @@ def top_sessions(report: TelemetryReport, n: int = 10) -> list[SessionStats]:
         st = sessions.setdefault(sid, SessionStats(sid))
         st.runs += 1
         st.cost_usd += float(a.get(sc.LLMOPS_COST_USD, 0.0) or 0.0)
-        st.tokens += int(a.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0) or 0)
-        st.tokens += int(a.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0) or 0)
+        st.tokens += int(a.get(sc.LLMOPS_USAGE_TOTAL_TOKENS, 0) or 0) or (
+            int(a.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0) or 0) + int(a.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0) or 0))
         st.agents.add(str(a.get(sc.GEN_AI_AGENT_NAME, "?")))
         st.tenant = str(a.get(sc.LLMOPS_TENANT_ID, st.tenant))
     return sorted(sessions.values(), key=lambda x: (-x.cost_usd, -x.tokens, x.session_id))[:n]

@@ -100,6 +100,12 @@ def test_governed_run_arrives_as_app_insights_stores_it(appinsights_capture: Cap
     assert (ep["gen_ai.evaluation.name"], ep["gen_ai.evaluation.score.value"]) == ("cites_source", "1.0")
     assert ep["llmops.evaluation.passed"] == "True"
 
+    # --- the library's own INFO log line, inside the run: a trace row carrying the run's fields ------
+    (line,) = [e for e in run if base_type(e) == "MessageData" and "scored run" in base_data(e)["message"]]
+    lp = props(line)
+    assert (lp["llmops.run.id"], lp["llmops.tenant.id"], lp["gen_ai.agent.name"]) == (out["run_id"], "contoso", "support")
+    assert tags(line)["ai.operation.id"] == out["trace_id"]
+
     # --- a span with only gen_ai.provider.name (as MAF emits) still gets its GenAI type -----------
     (maf,) = [e for e in envelopes if props(e).get("llmops.run.id") == "maf-" + out["run_id"]]
     assert base_data(maf)["type"] == "GenAI | azure.ai.openai"

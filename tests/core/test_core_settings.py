@@ -50,9 +50,9 @@ def test_secrets_never_in_repr(monkeypatch, tmp_path):
 
 def test_reads_dot_env(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / ".env").write_text("MAX_TOKENS_PER_REQUEST=777\nLLMOPS_TELEMETRY=off\n")
+    (tmp_path / ".env").write_text("MAX_TOKENS_PER_REQUEST=7777\nLLMOPS_TELEMETRY=off\n")
     settings = Settings.load()
-    assert settings.max_tokens_per_request == 777 and settings.telemetry == "off"
+    assert settings.max_tokens_per_request == 7777 and settings.telemetry == "off"
 
 
 def test_every_setting_is_in_env_example():
@@ -62,3 +62,18 @@ def test_every_setting_is_in_env_example():
         aliases = getattr(info.validation_alias, "choices", None)
         env = str(aliases[0]) if aliases else name.upper()
         assert env in documented, f"{env} missing from samples/.env.example"
+
+
+@pytest.mark.parametrize("env,variable", [
+    ({"BUDGET_TENANT_OVERRIDES": "{bad"}, "BUDGET_TENANT_OVERRIDES"),
+    ({"BUDGET_SOFT_THRESHOLDS": "50,abc"}, "BUDGET_SOFT_THRESHOLDS"),
+    ({"BUDGET_POLICY_FILE": "/nonexistent/policy.yaml"}, "BUDGET_POLICY_FILE"),
+    ({"MAX_TOKENS_PER_REQUEST": "800"}, "MAX_TOKENS_PER_REQUEST"),
+])
+def test_budget_policy_inputs_fail_at_start_up(monkeypatch, tmp_path, env, variable):
+    monkeypatch.chdir(tmp_path)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(SettingsError) as info:
+        Settings.load()
+    assert str(info.value).startswith(f"{variable}:") and "\n" not in str(info.value)

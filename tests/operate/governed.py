@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent_framework import Agent
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -28,6 +29,8 @@ from llmops_kit.pipeline import ProductionAgent
 from llmops_kit.results import RunResult
 from llmops_kit.runtime import build_runtime
 from llmops_kit.safety.base import SafetyVerdict
+from llmops_kit_agent_framework import llmops_middleware, run_as
+from llmops_kit_agent_framework.testing import ScriptedChatClient, get_weather
 from llmops_kit_langchain.testing import ScriptedChatModel
 
 SHIPPING = Scenario("Shipping question", "How long does express shipping take?", "ok",
@@ -114,6 +117,11 @@ def run_workload(data_dir: Path, *, wrap: Any = None, rounds: int = 1) -> Record
                         expected_topics=sc.expected_topics))
                 rec.results.append(await triage.run("What is your refund policy?", tenant_id="contoso",
                                                     session_id=f"s-{i}-down"))
+                # a MAF agent governed by the middleware: its run span is "llmops.governed_run weather"
+                maf = Agent(ScriptedChatClient(), name="weather", tools=[get_weather],
+                            middleware=llmops_middleware(runtime, on_result=rec.results.append))
+                with run_as(user_id="u-maf", tenant_id="contoso", session_id=f"s-{i}-maf"):
+                    await maf.run("What's the weather in Oslo?")
         finally:
             await runtime.aclose()
             await down.aclose()

@@ -47,6 +47,9 @@ def verify(
     blob: bool = typer.Option(False, "--blob", help="verify the Azure Blob container instead"),
     container: str | None = typer.Option(None, "--container", help="container (default: AUDIT_CONTAINER)"),
     prefix: str | None = typer.Option(None, "--prefix", help="only blobs under this prefix, e.g. 2026/11/"),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="exit 0 when no audit records exist yet"),
+    min_records: int = typer.Option(
+        0, "--min-records", help="fail when fewer records remain (catches records cut off the end)"),
 ) -> None:
     """Verify every hash chain; exit code 1 names the first bad record."""
     from llmops_kit.audit.verify import verify_blob, verify_dir
@@ -74,4 +77,13 @@ def verify(
         console.print(f"[red]audit verify: cannot read the audit trail: {type(exc).__name__}: {msg}[/red]")
         raise typer.Exit(2) from None
     if not render(reports, source, console):
+        raise typer.Exit(1)
+    total = sum(r.records for r in reports)
+    if not reports and not allow_empty:
+        console.print("[red]no audit records: if records were written here, the trail was deleted "
+                      "(use --allow-empty for a new deployment)[/red]")
+        raise typer.Exit(1)
+    if total < min_records:
+        console.print(f"[red]{total} record(s) found, fewer than --min-records {min_records}: "
+                      "records were removed from the end of a chain[/red]")
         raise typer.Exit(1)

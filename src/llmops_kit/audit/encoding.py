@@ -24,8 +24,33 @@ REDACTED_FIELDS = ("query", "response", "messages")
 _MAX_DEPTH = 64
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})  # exact types that are already JSON
+
+
 def to_jsonable(value: Any, _depth: int = 0) -> Any:
     """Convert ``value`` to dict/list/str/int/float/bool/None; unknown objects become strings."""
+    # Fast path for what the pipeline's own records hold (plain dicts, lists, str, int,
+    # finite floats): exact type checks, no ABC isinstance chain, and leaves not recursed
+    # into. Anything else - subclasses included - takes the general path below unchanged.
+    t = type(value)
+    if t in _PLAIN:
+        return value
+    if t is float and math.isfinite(value):
+        return value
+    if _depth < _MAX_DEPTH:
+        if t is dict:
+            d = _depth + 1
+            return {
+                (k if type(k) is str else _key(k)): (v if type(v) in _PLAIN else to_jsonable(v, d))
+                for k, v in value.items()
+            }
+        if t is list or t is tuple:
+            d = _depth + 1
+            return [v if type(v) in _PLAIN else to_jsonable(v, d) for v in value]
+    return _to_jsonable_general(value, _depth)
+
+
+def _to_jsonable_general(value: Any, _depth: int) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):

@@ -15,6 +15,7 @@ import asyncio
 import inspect
 import logging
 import random
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -186,15 +187,39 @@ class EvaluationRunner:
     async def _run_all(
         self, chosen: list[Scored], query: str, response: str, context: EvalContext
     ) -> list[EvalResult]:
-        batches = await asyncio.gather(*(self._run_one(s, query, response, context) for s in chosen))
-        return [r for batch in batches for r in batch if self.include_skipped or r.status != "skipped"]
+        # Evaluators that never wait on I/O (``runs_inline``) are awaited in turn: the same
+        # results as a gather, without two asyncio tasks each on every run. The others still
+        # run concurrently as tasks, started first so they overlap the inline ones.
+        inline = [_runs_inline(s.evaluator) for s in chosen]
+        others = [s for s, flag in zip(chosen, inline) if not flag]
+        pending = (
+            asyncio.gather(*(self._run_one(s, query, response, context) for s in others)) if others else None
+        )
+        batches: list[list[EvalResult] | None] = []
+        try:
+            for s, flag in zip(chosen, inline):
+                batches.append(await self._run_one(s, query, response, context, inline=True) if flag else None)
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+            raise
+        if pending is not None:
+            rest = iter(await pending)
+            batches = [b if b is not None else next(rest) for b in batches]
+        return [r for batch in batches if batch for r in batch if self.include_skipped or r.status != "skipped"]
 
-    async def _run_one(self, s: Scored, query: str, response: str, context: EvalContext) -> list[EvalResult]:
+    async def _run_one(
+        self, s: Scored, query: str, response: str, context: EvalContext, *, inline: bool = False
+    ) -> list[EvalResult]:
         ev = s.evaluator
         many = getattr(ev, "evaluate_many", None)
         try:
             call = many(query, response, context) if callable(many) else ev.evaluate(query, response, context)
-            out = await asyncio.wait_for(call, timeout=self.timeout_s)
+            if inline and _HAS_TIMEOUT_CM:  # same time limit, in this task (no wrapper task)
+                async with asyncio.timeout(self.timeout_s):  # type: ignore[attr-defined]
+                    out = await call
+            else:
+                out = await asyncio.wait_for(call, timeout=self.timeout_s)
         except asyncio.TimeoutError:
             exc = TimeoutError(f"evaluator {s.name} took longer than {self.timeout_s}s")
             return [error_result(s.name, exc, threshold=s.threshold)]
@@ -220,3 +245,11 @@ class EvaluationRunner:
                 await out
         except Exception:  # a telemetry hook must not lose the other results
             _log.warning("evaluation on_result hook failed for %s", result.name, exc_info=True)
+
+
+_HAS_TIMEOUT_CM = sys.version_info >= (3, 11)
+
+
+def _runs_inline(evaluator: object) -> bool:
+    """True for evaluators that declare they never wait on I/O (the CPU-only built-ins)."""
+    return getattr(evaluator, "runs_inline", False) is True

@@ -49,6 +49,9 @@ class LocalSafetyAnalyzer:
     """Offline :class:`~llmops_kit.safety.base.SafetyGuard`. Cheap to build; holds no I/O."""
 
     name = ANALYZER_NAME
+    #: No network or disk: callers may await it directly rather than in a task of its own
+    #: (texts above ``_THREAD_THRESHOLD_CHARS`` still go to a worker thread).
+    runs_inline = True
 
     def __init__(
         self,

@@ -12,6 +12,7 @@ names and postal addresses are not found.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -105,6 +106,10 @@ class _Rule:
     # safe for bounded-length patterns, and capped by _RESCAN_BUDGET so adversarial input
     # ("1 1 1 1 ...") cannot turn it into millions of Python-level searches.
     rescan: bool = False
+    # Cheap pre-check: the pattern cannot match unless the text holds one of these literals
+    # (or, with ``needs_digit``, a ``\d`` character) - skipping it then changes no result.
+    needs_any: tuple[str, ...] = ()
+    needs_digit: bool = False
 
 
 _SEP = r"[ .\-]"
@@ -121,12 +126,14 @@ _RULES: tuple[_Rule, ...] = (
         "azure_storage_key",
         re.compile(r"(?i)\bAccountKey=(?P<v>[A-Za-z0-9+/]{20,200}={0,2})"),
         group="v",
+        needs_any=("=",),
     ),
-    _Rule("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    _Rule("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), needs_any=("AKIA", "ASIA")),
     _Rule(
         "openai_key",
         re.compile(r"(?<![A-Za-z0-9_\-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,300}"),
         _openai_ok,
+        needs_any=("sk-",),
     ),
     _Rule(
         "bearer_token",
@@ -141,6 +148,7 @@ _RULES: tuple[_Rule, ...] = (
         ),
         lambda v: _password_ok(v),
         group="v",
+        needs_any=(":", "="),
     ),
     _Rule(
         "secret",
@@ -150,6 +158,7 @@ _RULES: tuple[_Rule, ...] = (
         ),
         lambda v: _token_ok(v),
         group="v",
+        needs_any=(":", "="),
     ),
     _Rule(
         "email",
@@ -157,21 +166,26 @@ _RULES: tuple[_Rule, ...] = (
             r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@"
             r"[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
         ),
+        needs_any=("@",),
     ),
     _Rule(
         "iban",
         re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
         _iban_ok,
         rescan=True,
+        needs_digit=True,
     ),
-    _Rule("credit_card", re.compile(r"(?<![\d\-])\d(?:[ \-]?\d){12,18}(?![\d\-]?\d)"), _card_ok, rescan=True),
+    _Rule("credit_card", re.compile(r"(?<![\d\-])\d(?:[ \-]?\d){12,18}(?![\d\-]?\d)"), _card_ok, rescan=True,
+          needs_digit=True),
     _Rule(
         "us_ssn",
         re.compile(r"(?<![\d\-])(?!000|666|9\d\d)\d{3}([\- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d\-]?\d)"),
+        needs_digit=True,
     ),
     _Rule(
         "ipv4",
         re.compile(rf"(?<![\d.])(?:{_OCTET}\.){{3}}{_OCTET}(?!\.?\d)"),
+        needs_digit=True,
     ),
     _Rule(
         "phone",
@@ -181,6 +195,7 @@ _RULES: tuple[_Rule, ...] = (
         ),
         _phone_ok,
         rescan=True,
+        needs_digit=True,
     ),
 )
 
@@ -212,12 +227,37 @@ def _spans(rule: _Rule, text: str) -> list[tuple[int, int]]:
     return out
 
 
+#: Texts up to this size have their matches cached: the safety check and the audit redaction
+#: scan the same query and response, so the second scan of a run is a dictionary hit.
+_CACHE_MAX_CHARS = 16_384
+_ANY_DIGIT = re.compile(r"\d")
+
+
 def find_pii(text: str) -> list[PiiMatch]:
     """Non-overlapping matches sorted by position; on overlap the longer span wins."""
     if not text or not isinstance(text, str):
         return []
+    if len(text) <= _CACHE_MAX_CHARS:
+        return list(_find_cached(text))
+    return _find(text)
+
+
+@functools.lru_cache(maxsize=128)
+def _find_cached(text: str) -> tuple[PiiMatch, ...]:
+    return tuple(_find(text))
+
+
+def _find(text: str) -> list[PiiMatch]:
+    has_digit: bool | None = None
     candidates: list[tuple[int, int, int, str]] = []
     for order, rule in enumerate(_RULES):
+        if rule.needs_any and not any(lit in text for lit in rule.needs_any):
+            continue
+        if rule.needs_digit:
+            if has_digit is None:
+                has_digit = _ANY_DIGIT.search(text) is not None
+            if not has_digit:
+                continue
         for start, end in _spans(rule, text):
             candidates.append((start, end, order, rule.kind))
     # Sweep by position; within an overlapping cluster the longer span (then the earlier rule) wins.

@@ -8,7 +8,7 @@ LangChain handler and the MAF middleware so every metric has exactly one definit
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry import _logs, metrics, trace
@@ -150,28 +150,41 @@ class Telemetry:
         agent: str | None = None,
     ) -> None:
         """``gen_ai.evaluation.result`` as a log event parented to ``span``, mirrored as a span event."""
-        attrs: dict[str, Any] = {sc.GEN_AI_EVALUATION_NAME: result.name}
-        if result.score is not None:
-            attrs[sc.GEN_AI_EVALUATION_SCORE_VALUE] = float(result.score)
-        if result.label:
-            attrs[sc.GEN_AI_EVALUATION_SCORE_LABEL] = result.label
-        if result.explanation:
-            attrs[sc.GEN_AI_EVALUATION_EXPLANATION] = result.explanation[:1000]
-        if response_id:
-            attrs[sc.GEN_AI_RESPONSE_ID] = response_id
-        if result.passed is not None:
-            attrs[sc.LLMOPS_EVAL_PASSED] = result.passed
-        if result.error_type:
-            attrs[sc.ERROR_TYPE] = result.error_type
+        self.emit_evaluations((result,), span, response_id, agent)
+
+    def emit_evaluations(
+        self, results: Sequence[EvalResult], span: Span | None = None, response_id: str | None = None,
+        agent: str | None = None,
+    ) -> None:
+        """:meth:`emit_evaluation` for a run's results: the parent context and the span's
+        recording flag are looked up once, not once per result (a run scores 6+ results)."""
+        if not results:
+            return
         ctx = trace.set_span_in_context(span) if span is not None else None
-        self.event_logger.emit(event_name=sc.EVENT_EVALUATION_RESULT, attributes=attrs, context=ctx)
-        if span is not None and span.is_recording():
-            span.add_event(sc.EVENT_EVALUATION_RESULT, attributes=attrs)
-        if result.score is not None:
-            m_attrs: dict[str, Any] = {sc.GEN_AI_EVALUATION_NAME: result.name}
-            if agent:
-                m_attrs[sc.GEN_AI_AGENT_NAME] = agent
-            self.evaluation_score.record(float(result.score), m_attrs)
+        on_span = span is not None and span.is_recording()
+        emit, record = self.event_logger.emit, self.evaluation_score.record
+        for result in results:
+            attrs: dict[str, Any] = {sc.GEN_AI_EVALUATION_NAME: result.name}
+            if result.score is not None:
+                attrs[sc.GEN_AI_EVALUATION_SCORE_VALUE] = float(result.score)
+            if result.label:
+                attrs[sc.GEN_AI_EVALUATION_SCORE_LABEL] = result.label
+            if result.explanation:
+                attrs[sc.GEN_AI_EVALUATION_EXPLANATION] = result.explanation[:1000]
+            if response_id:
+                attrs[sc.GEN_AI_RESPONSE_ID] = response_id
+            if result.passed is not None:
+                attrs[sc.LLMOPS_EVAL_PASSED] = result.passed
+            if result.error_type:
+                attrs[sc.ERROR_TYPE] = result.error_type
+            emit(event_name=sc.EVENT_EVALUATION_RESULT, attributes=attrs, context=ctx)
+            if on_span:
+                span.add_event(sc.EVENT_EVALUATION_RESULT, attributes=attrs)  # type: ignore[union-attr]
+            if result.score is not None:
+                m_attrs: dict[str, Any] = {sc.GEN_AI_EVALUATION_NAME: result.name}
+                if agent:
+                    m_attrs[sc.GEN_AI_AGENT_NAME] = agent
+                record(float(result.score), m_attrs)
 
 
 def _low_cardinality(reason: str) -> str:

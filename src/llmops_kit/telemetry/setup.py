@@ -166,10 +166,29 @@ def _configure_azure(settings: Settings, credential: Any = None) -> TelemetryPro
         "OTEL_METRIC_EXPORT_INTERVAL", str(int(settings.telemetry_metric_export_interval_seconds * 1000))
     )
     configure_azure_monitor(**kwargs)
+    _own_library_logging(kwargs.get("logger_name", "llmops_kit"))
     return TelemetryProviders(
         "azure", _ingestion_endpoint(kwargs["connection_string"]), trace.get_tracer_provider(),
         metrics.get_meter_provider(), _logs.get_logger_provider(),
     )
+
+
+def _own_library_logging(logger_name: str) -> None:
+    """Swap the distro's plain handler on our logger for ours: same exporter, plus run fields.
+
+    The distro attaches an OTel ``LoggingHandler`` that knows nothing of runs, and leaves the
+    logger at WARNING; ours adds run/session/tenant/agent ids (App Insights ``traces`` join
+    to the run) and exports from INFO.
+    """
+    import logging
+
+    from llmops_kit.telemetry.logs import OTelLogHandler, instrument_logging
+
+    logger = logging.getLogger(logger_name)
+    for handler in list(logger.handlers):
+        if type(handler).__name__ == "LoggingHandler" and not isinstance(handler, OTelLogHandler):
+            logger.removeHandler(handler)
+    instrument_logging(_logs.get_logger_provider(), logger_name=logger_name)
 
 
 def _refuse_second_global_setup(what: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import time
 
@@ -37,6 +38,8 @@ class CitesSourceEvaluator:
 
     async def evaluate(self, query: str, response: str, context: EvalContext) -> EvalResult:
         cited = "Source:" in response
+        # a library log record written inside the run: App Insights `traces` must join it to the run
+        logging.getLogger("llmops_kit.scenario").info("scored run: cited=%s", cited)
         return EvalResult(self.name, score=1.0 if cited else 0.0, label="cited" if cited else "uncited",
                           passed=cited, explanation="answer names its source" if cited else "no source named")
 

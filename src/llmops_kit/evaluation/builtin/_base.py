@@ -21,6 +21,16 @@ class BaseEvaluator(ABC):
     name: str = "evaluator"
     threshold: float | None = None
     scale: str = "0-1"
+    #: True when ``score`` never waits on I/O: the runner then awaits it directly instead of
+    #: wrapping it in tasks (same result, ~30 µs less per evaluator per run). A subclass that
+    #: overrides ``score``/``evaluate`` without restating it is not assumed inline.
+    runs_inline: bool = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__
+        if "runs_inline" not in own and any(m in own for m in ("score", "evaluate", "evaluate_many")):
+            cls.runs_inline = False
 
     async def evaluate(self, query: str, response: str, context: EvalContext) -> EvalResult:
         try:

@@ -65,6 +65,8 @@ class TopicCoverage(BaseEvaluator):
                 phrases.extend(syns)
         return [tuple(stem(w) for w in words(p)) for p in phrases]
 
+    runs_inline = True  # pure CPU: no await inside
+
     async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
         topics = [t for t in (str(t).strip() for t in context.expected_topics or ()) if t]
         if not topics:
@@ -91,6 +93,8 @@ class HasNumbers(BaseEvaluator):
         self.name = name
         self.threshold = threshold
 
+    runs_inline = True  # pure CPU: no await inside
+
     async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
         text, _ = window(response)
         found = _NUMBER.findall(text)
@@ -114,6 +118,8 @@ class HasCitations(BaseEvaluator):
     def __init__(self, *, threshold: float = 1.0, name: str = "has_citations") -> None:
         self.name = name
         self.threshold = threshold
+
+    runs_inline = True  # pure CPU: no await inside
 
     async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
         text, _ = window(response)
@@ -204,6 +210,8 @@ class NeutralTone(BaseEvaluator):
         self._loaded = loaded
         self._hedges = hedges
 
+    runs_inline = True  # pure CPU: no await inside
+
     async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
         text, _ = window(response)
         tokens = words(text)
@@ -243,6 +251,8 @@ class LengthWithinBounds(BaseEvaluator):
         self.threshold = threshold
         self.min_words = min_words
         self.max_words = max_words
+
+    runs_inline = True  # pure CPU: no await inside
 
     async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
         n = count_words(response)
@@ -292,8 +302,15 @@ class HeuristicQuality(BaseEvaluator):
         if unknown:
             raise ValueError(f"no positive weight for heuristic part(s): {', '.join(unknown)}")
 
+    @property  # type: ignore[override]
+    def runs_inline(self) -> bool:  # inline exactly when every part is
+        return all(getattr(p, "runs_inline", False) is True for p in self.parts)
+
     async def evaluate_many(self, query: str, response: str, context: EvalContext) -> list[EvalResult]:
-        subs = list(await asyncio.gather(*(p.evaluate(query, response, context) for p in self.parts)))
+        if self.runs_inline:  # CPU-only parts: in turn, no task per part
+            subs = [await p.evaluate(query, response, context) for p in self.parts]
+        else:
+            subs = list(await asyncio.gather(*(p.evaluate(query, response, context) for p in self.parts)))
         try:
             combined = self.combine(subs)
         except Exception as exc:  # pragma: no cover - combine is arithmetic over floats

@@ -41,6 +41,8 @@ class JsonValid(BaseEvaluator):
         self.name = name
         self.threshold = threshold
 
+    runs_inline = True  # pure CPU: no await inside
+
     async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
         value, why = parse_json(response)
         if why:
@@ -61,6 +63,8 @@ class JsonSchemaValid(BaseEvaluator):
         self._validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
         self.name = name
         self.threshold = threshold
+
+    runs_inline = True  # pure CPU: no await inside
 
     async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
         value, why = parse_json(response)

@@ -67,6 +67,8 @@ class MustInclude(_KeywordEvaluator):
 
     metadata_key = "must_include"
 
+    runs_inline = True  # pure CPU: no await inside
+
     async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
         terms = self._terms(context)
         if not terms:
@@ -85,6 +87,8 @@ class MustNotInclude(_KeywordEvaluator):
     """Score = share of forbidden terms absent; passes only when none appears."""
 
     metadata_key = "must_not_include"
+
+    runs_inline = True  # pure CPU: no await inside
 
     async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
         terms = self._terms(context)

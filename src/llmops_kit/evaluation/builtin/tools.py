@@ -34,6 +34,8 @@ class ToolCalled(BaseEvaluator):
         self._mode = mode
         self._count_failed = count_failed
 
+    runs_inline = True  # pure CPU: no await inside
+
     async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
         expected = self._tools or list((context.metadata or {}).get("expected_tools") or ())
         if not expected:
@@ -61,6 +63,8 @@ class ToolNotCalled(BaseEvaluator):
         self.name = name
         self.threshold = threshold
         self._tools = list(tools) if tools else None
+
+    runs_inline = True  # pure CPU: no await inside
 
     async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
         forbidden = self._tools or list((context.metadata or {}).get("forbidden_tools") or ())
