@@ -1,4 +1,4 @@
-# ruff: noqa: E501  (query text reads better unwrapped)
+
 """The one definition every monitoring asset is generated from (``scripts/gen_monitoring.py``).
 
 Panels and alert rules are written once here, each with its App Insights KQL and its

@@ -103,7 +103,8 @@ def test_governed_run_arrives_as_app_insights_stores_it(appinsights_capture: Cap
     # --- the library's own INFO log line, inside the run: a trace row carrying the run's fields ------
     (line,) = [e for e in run if base_type(e) == "MessageData" and "scored run" in base_data(e)["message"]]
     lp = props(line)
-    assert (lp["llmops.run.id"], lp["llmops.tenant.id"], lp["gen_ai.agent.name"]) == (out["run_id"], "contoso", "support")
+    fields = (lp["llmops.run.id"], lp["llmops.tenant.id"], lp["gen_ai.agent.name"])
+    assert fields == (out["run_id"], "contoso", "support")
     assert tags(line)["ai.operation.id"] == out["trace_id"]
 
     # --- a span with only gen_ai.provider.name (as MAF emits) still gets its GenAI type -----------

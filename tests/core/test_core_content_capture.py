@@ -43,9 +43,10 @@ async def test_content_on_in_semconv_shape(make_runtime, captured):
 
 
 async def test_content_on_with_redaction_hook(tmp_path, captured):
+    from tests.core.conftest import make_settings
+
     from llmops_kit.runtime import build_runtime
     from llmops_kit.safety.pii import redact_pii
-    from tests.core.conftest import make_settings
 
     rt = build_runtime(make_settings(tmp_path, enable_sensitive_data=True), tracer_provider=captured.tracer_provider,
                        meter_provider=captured.meter_provider, logger_provider=captured.logger_provider,

@@ -2,5 +2,5 @@
 
 from __future__ import annotations
 
-from tests.fixtures.azurite import azurite  # noqa: F401  (pytest fixtures)
+from tests.fixtures.azurite import azurite, azurite_on_disk  # noqa: F401  (pytest fixtures)
 from tests.fixtures.redis_server import redis_server  # noqa: F401

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 from azure.storage.blob import BlobServiceClient
-from tests.fixtures.azurite import azurite_on_disk  # noqa: F401  (pytest fixture)
 
 from llmops_kit.audit.verify import verify_blob
 from llmops_kit.config import Settings
