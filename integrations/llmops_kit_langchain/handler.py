@@ -21,7 +21,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from time import perf_counter
+from time import perf_counter, time_ns
 from typing import Any
 from uuid import UUID
 
@@ -64,21 +64,32 @@ class RunSummary:
 class _Run:
     """State of one span-bearing run. Span-less runs (prompts, parsers, lambdas, graph nodes)
     get no object at all: their ``run_id`` maps straight to this record (a "passenger"), so
-    their children find the nearest span in one dict lookup."""
+    their children find the nearest span in one dict lookup.
+
+    A nested leaf (model, tool, retriever) starts its span only when it ends, with its real
+    start time and every attribute in one go (``span`` is ``None`` until then): one attribute
+    pass and no live-span lock round-trip per span. A leaf that turns out to have children
+    (an agent used as a tool, a retriever calling a model) starts its span at that moment.
+    """
 
     __slots__ = (
         "aggs",
+        "attrs",
         "children",
         "ctx",
         "kind",
         "model",
         "name",
         "open",
+        "parent_ctx",
         "passengers",
         "provider",
         "root",
         "run_id",
         "span",
+        "span_kind",
+        "span_name",
+        "start_ns",
         "summary",
         "t0",
         "tool_call_id",
@@ -202,8 +213,18 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
         if parent is not None:
             ctx = parent.ctx
             if ctx is None:
+                if parent.span is None:
+                    self._materialize(parent, None)
                 ctx = parent.ctx = trace.set_span_in_context(parent.span)
-            rec = _Run(run_id, kind, self._tracer.start_span(name, ctx, span_kind, attrs), parent)
+            if kind == _K_AGG:
+                rec = _Run(run_id, kind, self._tracer.start_span(name, ctx, span_kind, attrs), parent)
+            else:  # a leaf: its span starts when it ends (see _Run)
+                rec = _Run(run_id, kind, None, parent)
+                rec.parent_ctx = ctx
+                rec.span_name = name
+                rec.span_kind = span_kind
+                rec.attrs = attrs
+                rec.start_ns = time_ns()
             children = parent.children
             if children is not None:
                 children.append(rec)
@@ -216,8 +237,21 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
         self._runs[run_id] = rec
         return rec
 
-    def _finish(self, rec: _Run, error: BaseException | None) -> None:
-        """End ``rec`` and everything under it still open (once)."""
+    def _materialize(self, rec: _Run, end_attrs: dict[str, Any] | None) -> Any:
+        """Start the deferred span of a leaf, with its start attributes plus ``end_attrs``."""
+        attrs = rec.attrs
+        if end_attrs:
+            attrs.update(end_attrs)
+        rec.attrs = None
+        span = rec.span = self._tracer.start_span(
+            rec.span_name, rec.parent_ctx, rec.span_kind, attrs, start_time=rec.start_ns
+        )
+        return span
+
+    def _finish(
+        self, rec: _Run, error: BaseException | None, attrs: dict[str, Any] | None = None
+    ) -> None:
+        """End ``rec`` (adding ``attrs``) and everything under it still open (once)."""
         rec.open = False
         children, passengers = rec.children, rec.passengers
         rec.children = rec.passengers = None
@@ -230,6 +264,10 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
             for rid in passengers:  # span-less runs that never ended (aborted): no leak
                 runs.pop(rid, None)
         span = rec.span
+        if span is None:
+            span = self._materialize(rec, attrs)
+        elif attrs:
+            span.set_attributes(attrs)
         if rec.kind == _K_AGG:
             self._flush_rollup(rec)
             rec.aggs = ()  # drop the self-reference
@@ -245,10 +283,12 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
         self._runs.pop(rec.run_id, None)
         attrs: dict[str, Any] = {sc.LLMOPS_ORPHANED: True}
         if parent_error is None:
-            rec.span.set_status(Status(StatusCode.ERROR, "run never ended; closed by its parent"))
             attrs[sc.ERROR_TYPE] = "llmops.orphaned"
-        rec.span.set_attributes(attrs)
-        self._finish(rec, parent_error)
+            if rec.span is None:
+                self._materialize(rec, attrs)
+                attrs = None
+            rec.span.set_status(Status(StatusCode.ERROR, "run never ended; closed by its parent"))
+        self._finish(rec, parent_error, attrs)
 
     def _end(self, run_id: UUID, error: BaseException | None = None) -> None:
         rec = self._runs.pop(run_id, None)
@@ -477,7 +517,6 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
                 attrs[sc.LLMOPS_COST_USD] = cost / 1_000_000
         elif error is None:
             attrs[sc.LLMOPS_USAGE_MISSING] = True
-        rec.span.set_attributes(attrs)
         root = rec.root or rec
         if rec.aggs or root.summary is not None:
             self._roll_up(rec, root, model, usage, cost, duration)
@@ -491,7 +530,7 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
             ttft_s=ttft,
             error_type=error_type(error) if error is not None else None,
         )
-        self._finish(rec, error)
+        self._finish(rec, error, attrs)
 
     def _cost(self, model: str, usage: TokenUsage) -> int | None:
         """Micro-USD, or ``None`` when the model has no price (never a guessed $0)."""
@@ -593,9 +632,8 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
         result = None
         if self._capture:
             result = cnt.text_value(output, self._redact)
-            rec.span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, result)
         self._tool_summary(rec, result, None)
-        self._finish(rec, None)
+        self._finish(rec, None, {sc.GEN_AI_TOOL_CALL_RESULT: result} if result is not None else None)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         rec = self._pop_own(run_id)
@@ -647,8 +685,7 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
         attrs: dict[str, Any] = {sc.LLMOPS_RETRIEVAL_DOCUMENT_COUNT: len(documents)}
         if self._capture:
             attrs[sc.GEN_AI_RETRIEVAL_DOCUMENTS] = cnt.retrieval_documents(documents, self._redact)
-        rec.span.set_attributes(attrs)
-        self._finish(rec, None)
+        self._finish(rec, None, attrs)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._end(run_id, error)

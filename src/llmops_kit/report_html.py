@@ -216,7 +216,10 @@ def _card(title: str, content: str, key: str) -> str:
 
 def _latency_section(report: TelemetryReport) -> str:
     slices = latency_over_time(report)
-    labels = [datetime.fromtimestamp(t / 1e9, tz=timezone.utc).strftime("%H:%M:%S") for t, *_ in slices]
+    span_s = (slices[-1][0] - slices[0][0]) / 1e9 if slices else 0
+    fmt = "%H:%M:%S.%f" if span_s < 60 else "%m-%d %H:%M"  # short runs of runs need sub-second labels
+    labels = [datetime.fromtimestamp(t / 1e9, tz=timezone.utc).strftime(fmt)[: 12 if span_s < 60 else None]
+              for t, *_ in slices]
     series = {"p50": [s[2] for s in slices], "p95": [s[3] for s in slices], "p99": [s[4] for s in slices]}
     return _card("Run latency percentiles over time (ms)", line_chart(series, labels, "latency"), "latency")
 
@@ -234,7 +237,7 @@ def _usage_section(report: TelemetryReport) -> str:
     for title, groups in dims:
         parts.append(f"<h3>Tokens by {title}</h3>" + bar_chart(
             _group_rows(groups, cost=False), ("tokens_in", "tokens_out"), f"tokens by {title}",
-            legend=("input", "output")))
+            legend=("input", "output"), value_fmt=lambda v: f"{v:,.0f}"))
         parts.append(f"<h3>Cost (USD) by {title}</h3>" + bar_chart(
             _group_rows(groups, cost=True), ("cost",), f"cost by {title}", value_fmt=lambda v: f"${v:.6f}"))
     return _card("Tokens and cost", "".join(parts), "usage")
@@ -299,7 +302,7 @@ _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#fff;color:#222}
 header{padding:16px 24px;border-bottom:1px solid #ddd}
 h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:0 0 8px} h3{font-size:13px;margin:10px 0 2px}
-main{display:grid;grid-template-columns:repeat(2,660px);gap:16px;padding:16px 24px}
+main{display:grid;grid-template-columns:repeat(auto-fill,660px);gap:16px;padding:16px 24px}
 .card{border:1px solid #ddd;border-radius:6px;padding:12px;width:634px;overflow:hidden}
 .note{color:#666;font-size:12px;margin:2px 0} small{color:#666;font-weight:normal}
 table{border-collapse:collapse;font-size:12px;margin-top:8px}

@@ -253,23 +253,33 @@ class BudgetManager:
 
     async def settle(self, reservation: BudgetReservation, actual: BudgetAmount | None) -> BudgetSettlement:
         """Commit actual usage; ``None`` commits the reserved amount. Shielded from cancellation."""
-        return await asyncio.shield(self._settle(reservation, actual))
+        amount, over = self._settle_amount(reservation, actual)
+        if not reservation.granted or not reservation.charges:
+            # nothing to write (no limit applied): no await, so no shield task is needed
+            return BudgetSettlement(reservation.reservation_id, amount, settled_at_reserved=actual is None,
+                                    over_reservation=over)
+        return await asyncio.shield(self._settle(reservation, actual, amount, over))
 
-    async def _settle(self, reservation: BudgetReservation, actual: BudgetAmount | None) -> BudgetSettlement:
-        rid = reservation.reservation_id
-        at_reserved = actual is None
+    def _settle_amount(
+        self, reservation: BudgetReservation, actual: BudgetAmount | None
+    ) -> tuple[BudgetAmount, bool]:
         amount = reservation.estimate if actual is None else _non_negative(actual)
         over = any(amount.get(u) > reservation.estimate.get(u) for u in BUDGET_UNITS)
         if over:
             self.stats.over_reservations += 1
             _log.info(
                 "budget reservation %s: actual usage %s exceeds the reservation %s",
-                rid,
+                reservation.reservation_id,
                 amount,
                 reservation.estimate,
             )
-        if not reservation.granted or not reservation.charges:
-            return BudgetSettlement(rid, amount, settled_at_reserved=at_reserved, over_reservation=over)
+        return amount, over
+
+    async def _settle(
+        self, reservation: BudgetReservation, actual: BudgetAmount | None, amount: BudgetAmount, over: bool
+    ) -> BudgetSettlement:
+        rid = reservation.reservation_id
+        at_reserved = actual is None
         committed = {
             ch.key: (ch.amount if at_reserved else amount.get(ch.unit)) for ch in reservation.charges
         }

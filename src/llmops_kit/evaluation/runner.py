@@ -16,9 +16,11 @@ import inspect
 import logging
 import random
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+import time
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 from llmops_kit.evaluation.base import EvalContext, EvalResult, Evaluator
 from llmops_kit.evaluation.builtin._base import error_result
@@ -215,9 +217,8 @@ class EvaluationRunner:
         many = getattr(ev, "evaluate_many", None)
         try:
             call = many(query, response, context) if callable(many) else ev.evaluate(query, response, context)
-            if inline and _HAS_TIMEOUT_CM:  # same time limit, in this task (no wrapper task)
-                async with asyncio.timeout(self.timeout_s):  # type: ignore[attr-defined]
-                    out = await call
+            if inline and _HAS_TIMEOUT_CM and isinstance(call, types.CoroutineType):
+                out = await self._run_inline(call)
             else:
                 out = await asyncio.wait_for(call, timeout=self.timeout_s)
         except asyncio.TimeoutError:
@@ -236,6 +237,20 @@ class EvaluationRunner:
                 checked.append(apply_threshold(r, s.threshold) if r.name == s.name else r)
         return checked
 
+    async def _run_inline(self, call: Coroutine[Any, Any, Any]) -> Any:
+        """Await ``call`` in this task. It is stepped once by hand: an evaluator that finishes
+        without suspending (the CPU-only built-ins) is done without arming a timer, exactly as
+        a timeout could not have interrupted it; one that does suspend is resumed under the
+        remaining time limit, still in this task and context, as a plain ``await`` would be."""
+        started = time.monotonic()
+        try:
+            first = call.send(None)
+        except StopIteration as stop:
+            return stop.value
+        remaining = self.timeout_s - (time.monotonic() - started)
+        async with asyncio.timeout(max(remaining, 0.0)):  # type: ignore[attr-defined]
+            return await _Resumed(call, first)
+
     async def _notify(self, result: EvalResult, context: EvalContext) -> None:
         if self._on_result is None:
             return
@@ -253,3 +268,32 @@ _HAS_TIMEOUT_CM = sys.version_info >= (3, 11)
 def _runs_inline(evaluator: object) -> bool:
     """True for evaluators that declare they never wait on I/O (the CPU-only built-ins)."""
     return getattr(evaluator, "runs_inline", False) is True
+
+
+class _Resumed:
+    """Awaitable that continues a coroutine already stepped once, forwarding what the task
+    sends or throws (cancellation included) - ``yield from`` semantics for a started coroutine."""
+
+    __slots__ = ("_coro", "_first")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
+        self._coro, self._first = coro, first
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, value = self._coro, self._first
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - forwarded into the coroutine, not swallowed
+                try:
+                    value = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value

@@ -34,7 +34,7 @@ class BaseEvaluator(ABC):
 
     async def evaluate(self, query: str, response: str, context: EvalContext) -> EvalResult:
         try:
-            return await self.score(clean(query), clean(response), context or EvalContext())
+            return await self.score(_clean(query), _clean(response), context or EvalContext())
         except Exception as exc:  # an evaluator bug must not escape into the run
             _log.warning("evaluator %s failed: %s", self.name, type(exc).__name__, exc_info=True)
             return error_result(self.name, exc, threshold=self.threshold, scale=self.scale)
@@ -87,3 +87,8 @@ def error_result(
         status="error",
         error_type=type(exc).__name__,
     )
+
+
+def _clean(value: object) -> str:
+    """:func:`clean`, skipping its UTF-8 round trip for ASCII ``str`` (``isascii`` is O(1))."""
+    return value if type(value) is str and value.isascii() else clean(value)
