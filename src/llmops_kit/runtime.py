@@ -214,6 +214,12 @@ def _build_evaluation(settings: Settings, evaluators: Sequence[Evaluator] | None
         telemetry.emit_evaluation(result, span, context.metadata.get("response_id") if context else None,
                                   getattr(context, "agent_name", None))
 
+    if settings.evaluation_gate:
+        # EVALUATION_GATE: every evaluator gates; gated evaluators run inline even in background mode,
+        # so a failing answer is replaced before the caller sees it
+        from llmops_kit.evaluation.runner import Scored
+
+        evaluators = [e if isinstance(e, Scored) else Scored(e, gate=True) for e in evaluators]
     return EvaluationRunner(list(evaluators), mode=settings.evaluation_mode,
                             default_sample_rate=settings.evaluation_sample_rate, on_result=on_result,
                             timeout_s=settings.evaluation_timeout_seconds)

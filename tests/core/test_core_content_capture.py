@@ -56,3 +56,13 @@ async def test_content_on_with_redaction_hook(tmp_path, captured):
     attrs = root_attrs(captured)
     assert SECRET_MAIL not in attrs[sc.GEN_AI_INPUT_MESSAGES]
     assert "[email]" in attrs[sc.GEN_AI_INPUT_MESSAGES] and "[email]" in attrs[sc.GEN_AI_OUTPUT_MESSAGES]
+
+
+async def test_evaluation_gate_blocks_in_background_mode_too(make_runtime):
+    from llmops_kit.evaluation.builtin import MustInclude
+
+    rt = make_runtime(evaluation_gate=True, evaluation_mode="background", evaluators=[MustInclude()])
+    agent = ProductionAgent(reply, name="a", runtime=rt)
+    result = await agent.run("hello", metadata={"must_include": ["refund policy"]})
+    await rt.aclose()
+    assert result.status == "blocked_output" and "evaluation_gate" in (result.reason or "")

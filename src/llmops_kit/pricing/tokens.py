@@ -9,6 +9,7 @@ both spend 0.2 s parsing 200k ranks).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -26,6 +27,13 @@ TOKENS_PER_NAME = 1
 _O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "gpt-6", "chatgpt-4o", "o1", "o3", "o4", "codex")
 _CL100K_PREFIXES = ("gpt-4", "gpt-3.5", "gpt-35", "text-embedding-3", "text-embedding-ada")
 _WORDS = re.compile(r"\w+|[^\w\s]")
+#: Texts up to this size have their counts cached (keyed by text and encoding).
+_CACHE_MAX_CHARS = 32_768
+_CACHE_ENTRIES = 512
+
+
+def _encoded_length(text: str, encoding: Any) -> int:
+    return len(encoding.encode_ordinary(text))
 
 
 def encoding_name_for(model: str | None) -> str:
@@ -84,6 +92,8 @@ class TiktokenCounter:
 
     def __init__(self, *, fallback_only: bool = False) -> None:
         self._cache = _EncodingCache()
+        # per counter, bounded: the same prompt text is counted on every model call of a run
+        self._cached_count = functools.lru_cache(maxsize=_CACHE_ENTRIES)(_encoded_length)
         self.exact = not fallback_only
         if not fallback_only:
             try:
@@ -103,6 +113,8 @@ class TiktokenCounter:
             _log.warning("token encoding unavailable (%s); using the heuristic upper bound", exc)
             self.exact = False
             return heuristic_count(text)
+        if len(text) <= _CACHE_MAX_CHARS:  # system prompts and tool schemas repeat on every call
+            return self._cached_count(text, enc)
         return len(enc.encode_ordinary(text))
 
     def count_messages(self, messages: list[dict[str, str]], model: str | None = None) -> int:
