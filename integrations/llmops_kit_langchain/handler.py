@@ -4,7 +4,10 @@ Design (from the anchors' measured behaviour and bug trackers, research/langchai
 - Spans only for GenAI operations: the root (``invoke_workflow`` or ``invoke_agent``), nested
   agents, ``chat``/``text_completion``, ``execute_tool`` and ``retrieval``. Every other run
   (prompt, parser, lambda, graph node) is kept in the run map only so its children find
-  their nearest span-bearing ancestor. That halves the span count and the cost.
+  their nearest span-bearing ancestor (its id maps to that ancestor's record: no object, no
+  span). That halves the span count and the cost.
+- Nested leaves (model, tool, retriever) create their span when they end, backdated to their
+  real start, with all attributes in one pass; a leaf that gets children creates it then.
 - Parents come from ``run_id``/``parent_run_id`` and an explicit parent context; the OTel
   context is never attached or detached across callbacks (that breaks under ``ainvoke``).
   Only a root falls back to the ambient context, so it nests under the caller's span.
@@ -212,10 +215,13 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
         """Start a span under ``parent`` (the nearest span-bearing run) and track it."""
         if parent is not None:
             ctx = parent.ctx
-            if ctx is None:
-                if parent.span is None:
-                    self._materialize(parent, None)
-                ctx = parent.ctx = trace.set_span_in_context(parent.span)
+            if ctx is None:  # first child of this parent: under the lock, two threads may race
+                with self._lock:
+                    if parent.span is None:
+                        self._materialize(parent, None)
+                    ctx = parent.ctx
+                    if ctx is None:
+                        ctx = parent.ctx = trace.set_span_in_context(parent.span)
             if kind == _K_AGG:
                 rec = _Run(run_id, kind, self._tracer.start_span(name, ctx, span_kind, attrs), parent)
             else:  # a leaf: its span starts when it ends (see _Run)
@@ -265,8 +271,12 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
                 runs.pop(rid, None)
         span = rec.span
         if span is None:
-            span = self._materialize(rec, attrs)
-        elif attrs:
+            with self._lock:  # a child starting on another thread may materialize it first
+                span = rec.span
+                if span is None:
+                    span = self._materialize(rec, attrs)
+                    attrs = None
+        if attrs:
             span.set_attributes(attrs)
         if rec.kind == _K_AGG:
             self._flush_rollup(rec)

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, BaseLLM
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, Generation, LLMResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
 #: One scripted turn: plain text, a full ``AIMessage`` (e.g. with ``tool_calls``), or a
@@ -154,6 +154,52 @@ class ScriptedChatModel(BaseChatModel):
         if run_manager:
             run_manager.on_llm_new_token("", chunk=chunk)
         yield chunk
+
+
+class ScriptedLLM(BaseLLM):
+    """A plain (text-completion) LLM replying with ``script`` in order, cycling.
+
+    Usage is reported the way OpenAI-style completion providers do: in
+    ``llm_output["token_usage"]`` (prompt/completion tokens: whitespace word counts).
+    """
+
+    script: list[str] = Field(default_factory=lambda: ["Hello from the scripted LLM."])
+    model_name: str = "gpt-3.5-turbo-instruct"
+    provider: str = "openai"
+
+    _next: int = PrivateAttr(default=0)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-llm"
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = self.provider
+        return params
+
+    def _generate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        generations, prompt_tokens, completion_tokens = [], 0, 0
+        for prompt in prompts:
+            text = self.script[self._next % len(self.script)]
+            self._next += 1
+            prompt_tokens += len(prompt.split())
+            completion_tokens += len(text.split())
+            generations.append([Generation(text=text, generation_info={"finish_reason": "stop"})])
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        return LLMResult(
+            generations=generations, llm_output={"token_usage": usage, "model_name": self.model_name}
+        )
 
 
 def _json(value: Any) -> str:

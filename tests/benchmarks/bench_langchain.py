@@ -2,9 +2,11 @@
 
     PYTHONPATH=src:integrations .venv/bin/python tests/benchmarks/bench_langchain.py [--script PATH] [args...]
 
-Runs ``lc_overhead.py`` with our factory (content on, like the anchors; and content off),
-then prints a rich table: added µs per invocation, spans per invocation, µs per emitted span
-and the two target ratios (vs half the best anchor, vs 1.5x the otel-minimal floor per span).
+Runs ``lc_overhead.py`` with our factory (content on, like the anchors; and content off) and
+the span-floor measuring stick (our 4 spans and parenting, minimal attributes, no bookkeeping;
+see ``llmops_kit_langchain.bench``), then prints a rich table: added µs per invocation, spans
+per invocation, µs per emitted span and the two target ratios (vs half the best anchor, vs
+1.5x the otel-minimal floor per span).
 Anchors not installed in the interpreter are skipped by the script; install them in a
 throwaway venv (see the script's docstring) to get the comparison.
 """
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         "llmops_kit_langchain.bench:bench_factory=llmops",
         "--handler",
         "llmops_kit_langchain.bench:bench_factory_no_content=llmops-nocontent",
+        "--handler",
+        "llmops_kit_langchain.bench:bench_factory_span_floor=llmops-span-floor",
         *rest,
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -83,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             vs_best,
             vs_floor,
         )
-    Console().print(table)
+    Console(width=110).print(table)
     print("targets: added <= 0.5x best anchor; us/span <= 1.5x otel-minimal us/span")
     return 0
 

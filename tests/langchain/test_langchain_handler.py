@@ -10,7 +10,7 @@ import pytest
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda, RunnableParallel
 from langchain_core.tools import tool
@@ -21,7 +21,7 @@ from llmops_kit.pricing.table import PriceTable
 from llmops_kit.telemetry import semconv as sc
 from llmops_kit.usage import TokenUsage
 from llmops_kit_langchain import LLMOpsCallbackHandler
-from llmops_kit_langchain.testing import ScriptedChatModel, tool_call
+from llmops_kit_langchain.testing import ScriptedChatModel, ScriptedLLM, tool_call
 
 
 class DocsRetriever(BaseRetriever):
@@ -290,3 +290,94 @@ def test_unknown_model_price_is_never_zero(otel: Otel) -> None:
     assert sc.LLMOPS_COST_USD not in chat and sc.LLMOPS_COST_USD not in root
     assert root[sc.LLMOPS_COST_UNPRICED_CALLS] == 1
     assert root[sc.GEN_AI_USAGE_INPUT_TOKENS] > 0
+
+
+async def test_astream_ttft_usage_and_provider_response_id(otel: Otel) -> None:
+    chain = ChatPromptTemplate.from_messages([("human", "{q}")]) | ScriptedChatModel(
+        script=["streamed asynchronously"]
+    )
+    h = handler(otel)
+    chunks = [c async for c in chain.astream({"q": "hi there"}, config={"callbacks": [h]})]
+    assert "".join(str(c.content) for c in chunks) == "streamed asynchronously"
+    assert tree(otel.spans()) == ["invoke_workflow RunnableSequence", "  chat gpt-4o-mini"]
+    a = by_name(otel, "chat").attributes
+    assert a[sc.GEN_AI_RESPONSE_TTFC] > 0
+    assert (a[sc.GEN_AI_USAGE_INPUT_TOKENS], a[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == (2, 2)
+    # the stream's message id is LangChain's own "lc_run-..." id, not a provider response id
+    assert sc.GEN_AI_RESPONSE_ID not in a
+    otel.exporter.clear()
+    await chain.ainvoke({"q": "again"}, config={"callbacks": [h]})
+    assert by_name(otel, "chat").attributes[sc.GEN_AI_RESPONSE_ID].startswith("scripted-")
+    assert h.open_runs == 0
+
+
+def test_plain_llm_gets_a_text_completion_span(otel: Otel) -> None:
+    llm = ScriptedLLM(script=["Paris is in France."])
+    chain = PromptTemplate.from_template("Where is {city}?") | llm
+    h = handler(otel, capture_content=True)
+    assert chain.invoke({"city": "Paris"}, config={"callbacks": [h]}) == "Paris is in France."
+    assert tree(otel.spans()) == [
+        "invoke_workflow RunnableSequence",
+        "  text_completion gpt-3.5-turbo-instruct",
+    ]
+    span = by_name(otel, "text_completion")
+    a = span.attributes
+    assert span.kind == SpanKind.CLIENT
+    assert a[sc.GEN_AI_OPERATION_NAME] == "text_completion"
+    assert a[sc.GEN_AI_SYSTEM] == a[sc.GEN_AI_PROVIDER_NAME] == "openai"
+    assert a[sc.GEN_AI_RESPONSE_MODEL] == "gpt-3.5-turbo-instruct"
+    assert (a[sc.GEN_AI_USAGE_INPUT_TOKENS], a[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == (3, 4)  # from llm_output
+    assert json.loads(a[sc.GEN_AI_INPUT_MESSAGES])[0]["parts"][0]["content"] == "Where is Paris?"
+    assert json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES])[0]["parts"][0]["content"] == "Paris is in France."
+    assert by_name(otel, "invoke_workflow").attributes[sc.LLMOPS_MODEL_CALLS] == 1
+    assert h.open_runs == 0
+
+
+def test_leaf_runs_with_children_nest_them(otel: Otel) -> None:
+    """A tool or retriever that itself calls a model (agent-as-tool, multi-query retriever)."""
+    model = ScriptedChatModel(script=["inner answer"])
+
+    @tool
+    def ask_expert(question: str) -> str:
+        """Ask another model."""
+        return model.invoke(question).text
+
+    class AskingRetriever(BaseRetriever):
+        def _get_relevant_documents(self, query: str, *, run_manager: Any = None) -> list[Document]:
+            config = {"callbacks": run_manager.get_child()}  # how retrievers pass callbacks on
+            return [Document(page_content=model.invoke(query, config=config).text)]
+
+    def body(x: dict[str, Any]) -> str:
+        AskingRetriever().invoke(x["q"])
+        return ask_expert.invoke({"question": x["q"]})
+
+    h = handler(otel)
+    assert RunnableLambda(body).invoke({"q": "why?"}, config={"callbacks": [h]}) == "inner answer"
+    assert tree(otel.spans()) == [
+        "invoke_workflow body",
+        "  retrieval AskingRetriever",
+        "    chat gpt-4o-mini",
+        "  execute_tool ask_expert",
+        "    chat gpt-4o-mini",
+    ]
+    for span in otel.spans():
+        assert span.end_time >= span.start_time
+    tool_span = by_name(otel, "execute_tool")
+    inner = [s for s in otel.spans() if s.name.startswith("chat")]
+    assert {s.parent.span_id for s in inner} == {
+        tool_span.context.span_id,
+        by_name(otel, "retrieval").context.span_id,
+    }
+    assert by_name(otel, "invoke_workflow").attributes[sc.LLMOPS_MODEL_CALLS] == 2
+    assert h.open_runs == 0
+
+
+def test_content_json_matches_the_stdlib_and_survives_odd_values() -> None:
+    from llmops_kit_langchain import content as cnt
+
+    value = [{"role": "user", "parts": [{"type": "text", "content": "é \"q\"\n"}]}, (1, 2.5, None, True)]
+    assert cnt.to_json(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    cyclic: dict[str, Any] = {"a": 1}
+    cyclic["self"] = cyclic
+    assert cnt.text_value(cyclic, None) == str(cyclic)  # never raises out of a callback
+    assert cnt.text_value({"when": object}, None) == json.dumps({"when": str(object)}, separators=(",", ":"))
