@@ -184,7 +184,7 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
             result = await self._ref.governor().complete(
                 state.ctx, state.query, admission, reply=reply, status=status, reason=reason, error=error,
                 output_verdict=output_verdict, started_at=state.started_at, settle_budget=False,
-                span=state.span,
+                span=state.span, last_settled=state.last_settled,
             )
         finally:
             if end_span:

@@ -23,7 +23,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from llmops_kit.agent import ModelCallRecord
-from llmops_kit.budget.base import BudgetReservation, BudgetSubject
+from llmops_kit.budget.base import BudgetAmount, BudgetReservation, BudgetSubject
 from llmops_kit.runtime import Runtime
 from llmops_kit.telemetry import semconv as sc
 from llmops_kit.usage import TokenUsage
@@ -148,8 +148,6 @@ class LLMOpsChatMiddleware(ChatMiddleware):
         if call.finished:
             return
         call.finished = True
-        from llmops_kit.budget.estimate import actual_amount
-
         runtime, state = call.runtime, call.state
         usage = usage_of(response) if response is not None else None
         model = getattr(response, "model", None) or call.model
@@ -163,8 +161,10 @@ class LLMOpsChatMiddleware(ChatMiddleware):
         reservation = call.reservation
         if reservation is not None and reservation.granted and not reservation.fail_open:
             try:
-                actual = actual_amount(runtime.pricing, model, usage) if usage is not None else None
+                actual = _actual(runtime, model, usage, cost_micro) if usage is not None else None
                 settlement = await runtime.budget.settle(reservation, actual)
+                if state is not None:
+                    state.last_settled = reservation
                 if usage is None:
                     cost_micro = settlement.actual.cost_micro_usd  # unreported usage costs the reservation
             except Exception:
@@ -210,6 +210,20 @@ def _subject(state: RunState | None, model: str) -> BudgetSubject:
     who = current_identity()
     return BudgetSubject(tenant_id=who.tenant_id if who else None, user_id=who.user_id if who else None,
                          session_id=who.session_id if who else None, call_id=call_id, model=model)
+
+
+def _actual(runtime: Runtime, model: str, usage: TokenUsage, cost_micro: int | None) -> BudgetAmount:
+    """``actual_amount`` reusing the cost just priced (a price lookup less per call)."""
+    if cost_micro is None:  # unpriced: let actual_amount raise/price exactly as it always did
+        from llmops_kit.budget.estimate import actual_amount
+
+        return actual_amount(runtime.pricing, model, usage)
+    return BudgetAmount(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        total_tokens=usage.total_tokens or (usage.input_tokens + usage.output_tokens),
+        cost_micro_usd=cost_micro,
+    )
 
 
 def _zero() -> Any:

@@ -22,6 +22,7 @@ from llmops_kit.agent import ModelCallRecord, RunContext, ToolCallRecord
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
+    from llmops_kit.budget.base import BudgetReservation
     from llmops_kit.lifecycle import Admission
     from llmops_kit.results import RunResult
     from llmops_kit_agent_framework.workflow import WorkflowRun
@@ -52,6 +53,8 @@ class RunState:
     budget_denied_reason: str | None = None
     tool_denied_reason: str | None = None
     ttft_s: float | None = None
+    #: the last model call's reservation that settled, for the run's closing budget state
+    last_settled: BudgetReservation | None = None
     completed: bool = False
     span_ended: bool = False
     result: RunResult | None = None
@@ -78,13 +81,21 @@ def current_identity() -> Identity | None:
     return _IDENTITY.get()
 
 
-@contextlib.contextmanager
-def bind_run(state: RunState) -> Iterator[RunState]:
-    token = _CURRENT_RUN.set(state)
-    try:
-        yield state
-    finally:
-        _CURRENT_RUN.reset(token)
+class bind_run:  # lower case: used like the function it replaced, ``with bind_run(state):``
+    """Publish ``state`` as the current run for the block. A plain class, not a
+    ``@contextmanager`` generator: with ``stream=True`` it wraps every pull of the stream."""
+
+    __slots__ = ("_state", "_token")
+
+    def __init__(self, state: RunState) -> None:
+        self._state = state
+
+    def __enter__(self) -> RunState:
+        self._token = _CURRENT_RUN.set(self._state)
+        return self._state
+
+    def __exit__(self, *exc: object) -> None:
+        _CURRENT_RUN.reset(self._token)
 
 
 @contextlib.contextmanager

@@ -51,6 +51,8 @@ def sanitize_text(value: object) -> tuple[str, bool]:
     """Make any input safe for JSON, OTel and hashing; report whether it had to change."""
     if not isinstance(value, str):
         return ("" if value is None else str(value)), True
+    if value.isascii():  # O(1) in CPython: ASCII always encodes, skip the UTF-8 round trip
+        return value, False
     try:
         value.encode("utf-8")
         return value, False
@@ -189,22 +191,24 @@ class RunGovernor:
     def _annotate_admission(self, ctx: RunContext, span: Span, admission: Admission) -> None:
         if not span.is_recording():
             return
+        attrs: dict[str, Any] = {}
         v = admission.input_verdict
         if v is not None:
-            span.set_attribute(sc.LLMOPS_SAFETY_INPUT_ACTION, v.action)
-            span.set_attribute(sc.LLMOPS_SAFETY_ANALYZER, v.analyzer)
-            span.set_attribute(sc.LLMOPS_SAFETY_STATUS, v.status)
+            attrs[sc.LLMOPS_SAFETY_INPUT_ACTION] = v.action
+            attrs[sc.LLMOPS_SAFETY_ANALYZER] = v.analyzer
+            attrs[sc.LLMOPS_SAFETY_STATUS] = v.status
             if v.findings:
-                span.set_attribute(sc.LLMOPS_SAFETY_FINDINGS, list(v.findings)[:20])
+                attrs[sc.LLMOPS_SAFETY_FINDINGS] = list(v.findings)[:20]
             if "fail_open" in v.findings:
-                span.set_attribute(sc.LLMOPS_SAFETY_FAIL_OPEN, True)
+                attrs[sc.LLMOPS_SAFETY_FAIL_OPEN] = True
         r = admission.reservation
         if r is not None:
-            span.set_attribute(sc.LLMOPS_BUDGET_DECISION, "granted" if r.granted else "denied")
-            span.set_attribute(sc.LLMOPS_BUDGET_RESERVED_TOKENS, r.estimate.total_tokens)
-            span.set_attribute(sc.LLMOPS_BUDGET_RESERVED_MICRO_USD, r.estimate.cost_micro_usd)
+            attrs[sc.LLMOPS_BUDGET_DECISION] = "granted" if r.granted else "denied"
+            attrs[sc.LLMOPS_BUDGET_RESERVED_TOKENS] = r.estimate.total_tokens
+            attrs[sc.LLMOPS_BUDGET_RESERVED_MICRO_USD] = r.estimate.cost_micro_usd
             if r.reason:
-                span.set_attribute(sc.LLMOPS_BUDGET_REASON, r.reason)
+                attrs[sc.LLMOPS_BUDGET_REASON] = r.reason
+        span.set_attributes(attrs)
         if not admission.allowed:
             span.add_event(sc.EVENT_GUARDRAIL_DECISION, {
                 sc.LLMOPS_GUARDRAIL_STAGE: "input",
@@ -220,7 +224,10 @@ class RunGovernor:
         output_verdict: SafetyVerdict | None = None, started_at: float,
         settle_budget: bool = True, span: Span | None = None,
         eval_context: EvalContext | None = None,
+        last_settled: BudgetReservation | None = None,
     ) -> RunResult:
+        """``last_settled``: a reservation the caller settled itself (the MAF chat middleware
+        settles per model call); the closing budget state may then reuse that settle's counters."""
         span = span or trace.get_current_span()
         model = (reply.model if reply and reply.model else None) or admission.model or self.settings.default_model
         invoked = reply is not None or error is not None
@@ -244,10 +251,10 @@ class RunGovernor:
                 status, reason = "blocked_output", f"evaluation_gate: {gated}"
                 response_text = BLOCKED_OUTPUT_REPLACEMENT
 
-        settle_cost = await self._settle(admission, model, usage, invoked, settle_budget)
+        settled, settle_cost = await self._settle(admission, model, usage, invoked, settle_budget)
         if usage_missing and settle_cost is not None:
             cost_micro = settle_cost  # priced at the reservation, never $0
-        budget_state = await self._budget_state(ctx, model)
+        budget_state = await self._budget_state(ctx, model, admission.reservation if settled else last_settled)
 
         latency_ms = (time.perf_counter() - started_at) * 1000
         verdicts = [v for v in (admission.input_verdict, output_verdict) if v is not None]
@@ -323,11 +330,12 @@ class RunGovernor:
 
     async def _settle(
         self, admission: Admission, model: str, usage: TokenUsage | None, invoked: bool, settle_budget: bool
-    ) -> int | None:
-        """Settle the reservation; returns the settled cost when it had to use the reservation."""
+    ) -> tuple[bool, int | None]:
+        """Settle the reservation; returns whether it was settled, and the settled cost when
+        it had to use the reservation."""
         reservation = admission.reservation
         if not settle_budget or reservation is None or not reservation.granted or reservation.fail_open:
-            return None
+            return False, None
         from llmops_kit.budget.estimate import actual_amount
 
         try:
@@ -340,14 +348,21 @@ class RunGovernor:
             settlement = await self.runtime.budget.settle(reservation, actual)
         except Exception:
             log.warning("budget settle failed; the lease will release the hold", exc_info=True)
-            return None
+            return False, None
         if actual is None:
-            return settlement.actual.cost_micro_usd
-        return None
+            return True, settlement.actual.cost_micro_usd
+        return True, None
 
-    async def _budget_state(self, ctx: RunContext, model: str) -> BudgetState:
+    async def _budget_state(
+        self, ctx: RunContext, model: str, settled: BudgetReservation | None = None
+    ) -> BudgetState:
+        budget = self.runtime.budget
+        subject = self.subject(ctx, model)
         try:
-            return await self.runtime.budget.state(self.subject(ctx, model))
+            after = getattr(budget, "state_after_settle", None) if settled is not None else None
+            if after is not None:  # the settle's own counters: one ledger round trip less per run
+                return await after(subject, settled.reservation_id)  # type: ignore[union-attr]
+            return await budget.state(subject)
         except Exception:
             log.warning("budget state unavailable", exc_info=True)
             return BudgetState()
@@ -383,40 +398,43 @@ class RunGovernor:
         if not span.is_recording():
             return
         u = result.usage
-        span.set_attribute(sc.LLMOPS_RUN_STATUS, result.status)
+        # one set_attributes call: one lock and one pass instead of ~15 set_attribute calls
+        attrs: dict[str, Any] = {}
+        attrs[sc.LLMOPS_RUN_STATUS] = result.status
         if result.reason:
-            span.set_attribute(sc.LLMOPS_RUN_REASON, result.reason[:500])
+            attrs[sc.LLMOPS_RUN_REASON] = result.reason[:500]
         if result.model:
-            span.set_attribute(sc.GEN_AI_REQUEST_MODEL, result.model)
+            attrs[sc.GEN_AI_REQUEST_MODEL] = result.model
         if u.reported:
             # roll-up for reports and dashboards; gen_ai.usage.* only when our span is the GenAI
             # agent span (under MAF, its own invoke_agent span carries them: never count twice)
-            span.set_attribute(sc.LLMOPS_USAGE_INPUT_TOKENS, u.input_tokens)
-            span.set_attribute(sc.LLMOPS_USAGE_OUTPUT_TOKENS, u.output_tokens)
-            span.set_attribute(sc.LLMOPS_USAGE_TOTAL_TOKENS, u.total_tokens)
+            attrs[sc.LLMOPS_USAGE_INPUT_TOKENS] = u.input_tokens
+            attrs[sc.LLMOPS_USAGE_OUTPUT_TOKENS] = u.output_tokens
+            attrs[sc.LLMOPS_USAGE_TOTAL_TOKENS] = u.total_tokens
             if str(getattr(span, "name", "")).startswith(sc.OP_INVOKE_AGENT):
-                span.set_attribute(sc.GEN_AI_USAGE_INPUT_TOKENS, u.input_tokens)
-                span.set_attribute(sc.GEN_AI_USAGE_OUTPUT_TOKENS, u.output_tokens)
+                attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = u.input_tokens
+                attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = u.output_tokens
                 if u.cache_read_input_tokens:
-                    span.set_attribute(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, u.cache_read_input_tokens)
+                    attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = u.cache_read_input_tokens
                 if u.reasoning_tokens:
-                    span.set_attribute(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, u.reasoning_tokens)
+                    attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = u.reasoning_tokens
         if result.usage_missing:
-            span.set_attribute(sc.LLMOPS_USAGE_MISSING, True)
-        span.set_attribute(sc.LLMOPS_COST_USD, round(cost_micro / 1e6, 6))
+            attrs[sc.LLMOPS_USAGE_MISSING] = True
+        attrs[sc.LLMOPS_COST_USD] = round(cost_micro / 1e6, 6)
         if result.ttft_ms is not None:
-            span.set_attribute(sc.GEN_AI_RESPONSE_TTFC, result.ttft_ms / 1000)
+            attrs[sc.GEN_AI_RESPONSE_TTFC] = result.ttft_ms / 1000
         if result.audit is not None:
-            span.set_attribute(sc.LLMOPS_AUDIT_LOCATION, result.audit.location)
+            attrs[sc.LLMOPS_AUDIT_LOCATION] = result.audit.location
         if reply is not None and reply.response_id:
-            span.set_attribute(sc.GEN_AI_RESPONSE_ID, reply.response_id)
+            attrs[sc.GEN_AI_RESPONSE_ID] = reply.response_id
         if reply is not None:
             out = tel.messages_json("assistant", reply.text)
             if out is not None:
-                span.set_attribute(sc.GEN_AI_OUTPUT_MESSAGES, out)
+                attrs[sc.GEN_AI_OUTPUT_MESSAGES] = out
         remaining = [lim.remaining for lim in result.budget.limits]
         if remaining:
-            span.set_attribute(sc.LLMOPS_BUDGET_REMAINING, min(remaining))
+            attrs[sc.LLMOPS_BUDGET_REMAINING] = min(remaining)
+        span.set_attributes(attrs)
         if result.status == "error":
             span.set_status(Status(StatusCode.ERROR, (result.reason or "")[:200]))
             span.set_attribute(sc.ERROR_TYPE, result.error_type or "error")

@@ -100,7 +100,7 @@ async def test_prompt_shields_prompt_and_documents(cs_stub: ContentSafetyStub) -
         assert (v.allowed, v.reason) == (False, "indirect_prompt_injection")
         assert v.findings == ["indirect_injection:doc6:prompt_shield"]
         shield_bodies = cs_stub.calls_to("text:shieldPrompt")[1:]
-        assert [len(b["documents"]) for b in shield_bodies] == [5, 2]  # <= 5 documents per request
+        assert sorted(len(b["documents"]) for b in shield_bodies) == [2, 5]  # <= 5 per request, sent in parallel
     finally:
         await guard.aclose()
 

@@ -109,9 +109,11 @@ def canonical_bytes(obj: Any) -> bytes:
     ``ensure_ascii`` escapes lone surrogates as ``\\udXXX`` so they survive UTF-8 files
     and re-parse to the same string; the input must already be :func:`to_jsonable` output.
     """
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode(
-        "ascii"
-    )
+    return _CANONICAL.encode(obj).encode("ascii")
+
+
+# json.dumps with these options builds a new JSONEncoder per call; this one is immutable config.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
 def redact_record(record: dict[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:

@@ -33,8 +33,7 @@ from llmops_kit.audit._common import AuditSinkClosedError, partition_of, utc_day
 from llmops_kit.audit._fs import cut_torn_tail, lock_directory, read_last_line, unlock_directory
 from llmops_kit.audit.base import AuditReceipt
 from llmops_kit.audit.chain import ENTRY_VERSION, HashChain, utc_now_iso
-from llmops_kit.audit.encoding import canonical_bytes
-from llmops_kit.audit.encoding import prepare_record
+from llmops_kit.audit.encoding import canonical_bytes, prepare_record
 
 log = logging.getLogger("llmops_kit.audit.file")
 

@@ -31,6 +31,7 @@ from llmops_kit.budget.base import (
     BudgetSubject,
     BudgetThresholdEvent,
     CounterCharge,
+    CounterState,
     LedgerExtras,
     LimitState,
 )
@@ -42,6 +43,7 @@ _log = logging.getLogger(__name__)
 #: name of the stored ``budget set`` document in the ledger
 OVERRIDES_DOCUMENT = "policy_overrides"
 _MAX_PENDING = 10_000
+_MAX_SETTLED_SNAPSHOTS = 256
 
 
 def counter_key(lim: BudgetLimit, scope_id: str | None, span: WindowSpan) -> str:
@@ -106,6 +108,9 @@ class BudgetManager:
         self._pending: dict[str, dict[str, int]] = {}
         self._pending_failed_at = float("-inf")
         self.stats = _Stats()
+        # counters each recent settle returned, by reservation id, so the run's closing
+        # ``state_after_settle`` needs no second ledger round trip (bounded; oldest dropped)
+        self._settled_counters: dict[str, dict[str, CounterState]] = {}
 
     # --- policy ---------------------------------------------------------------------------
     async def policy(self) -> BudgetPolicy:
@@ -294,6 +299,10 @@ class BudgetManager:
             return BudgetSettlement(rid, amount, settled_at_reserved=at_reserved, over_reservation=over)
         if outcome.lease_expired and not outcome.already_settled and not reservation.fail_open:
             _log.warning("budget reservation %s settled after its lease expired; usage recorded", rid)
+        if outcome.counters and not outcome.already_settled:
+            if len(self._settled_counters) >= _MAX_SETTLED_SNAPSHOTS:
+                self._settled_counters.pop(next(iter(self._settled_counters)))
+            self._settled_counters[rid] = outcome.counters
         await self._thresholds(reservation, outcome.counters)
         return BudgetSettlement(
             rid,
@@ -380,24 +389,27 @@ class BudgetManager:
             return BudgetState()
         await self._flush_pending()
         counters = await self.ledger.counters([ch.key for ch, _ in pairs])
-        limits = []
-        for ch, lim in pairs:
-            c = counters.get(ch.key)
-            used, held = (c.committed, c.reserved) if c else (0, 0)
-            limits.append(
-                LimitState(
-                    label=ch.label,
-                    scope=lim.scope,
-                    window=lim.window,
-                    unit=lim.unit,
-                    limit=lim.limit,
-                    used=used,
-                    reserved=held,
-                    remaining=max(0, lim.limit - used - held),
-                    resets_at=ch.resets_at,
-                )
-            )
-        return BudgetState(limits)
+        return _state_of(pairs, counters)
+
+    async def state_after_settle(self, subject: BudgetSubject, reservation_id: str) -> BudgetState:
+        """:meth:`state` for a run whose reservation was just settled.
+
+        The settle already returned every counter it touched, read in its own transaction;
+        when those cover every limit that applies to ``subject`` now, they are the state and
+        the ledger is not read again. Otherwise (another window, other scopes, a deferred
+        settle) this is exactly :meth:`state`.
+        """
+        counters = self._settled_counters.pop(reservation_id, None)
+        if counters is None:
+            return await self.state(subject)
+        policy = await self.policy()
+        pairs = self._charges(policy, subject, BudgetAmount(), self._clock())
+        if not pairs:
+            return BudgetState()
+        if self._pending or any(ch.key not in counters for ch, _ in pairs):
+            await self._flush_pending()
+            counters = await self.ledger.counters([ch.key for ch, _ in pairs])
+        return _state_of(pairs, counters)
 
     async def aclose(self) -> None:
         try:
@@ -419,6 +431,29 @@ class BudgetManager:
         finally:
             if holder.reservation.granted:
                 holder.settlement = await self.settle(holder.reservation, holder.actual)
+
+
+def _state_of(
+    pairs: list[tuple[CounterCharge, BudgetLimit]], counters: dict[str, CounterState]
+) -> BudgetState:
+    limits = []
+    for ch, lim in pairs:
+        c = counters.get(ch.key)
+        used, held = (c.committed, c.reserved) if c else (0, 0)
+        limits.append(
+            LimitState(
+                label=ch.label,
+                scope=lim.scope,
+                window=lim.window,
+                unit=lim.unit,
+                limit=lim.limit,
+                used=used,
+                reserved=held,
+                remaining=max(0, lim.limit - used - held),
+                resets_at=ch.resets_at,
+            )
+        )
+    return BudgetState(limits)
 
 
 def _non_negative(amount: BudgetAmount) -> BudgetAmount:

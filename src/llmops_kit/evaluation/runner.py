@@ -193,13 +193,13 @@ class EvaluationRunner:
         # results as a gather, without two asyncio tasks each on every run. The others still
         # run concurrently as tasks, started first so they overlap the inline ones.
         inline = [_runs_inline(s.evaluator) for s in chosen]
-        others = [s for s, flag in zip(chosen, inline) if not flag]
+        others = [s for s, flag in zip(chosen, inline, strict=True) if not flag]
         pending = (
             asyncio.gather(*(self._run_one(s, query, response, context) for s in others)) if others else None
         )
         batches: list[list[EvalResult] | None] = []
         try:
-            for s, flag in zip(chosen, inline):
+            for s, flag in zip(chosen, inline, strict=True):
                 batches.append(await self._run_one(s, query, response, context, inline=True) if flag else None)
         except BaseException:
             if pending is not None:
@@ -287,7 +287,7 @@ class _Resumed:
             except GeneratorExit:
                 coro.close()
                 raise
-            except BaseException as exc:  # noqa: BLE001 - forwarded into the coroutine, not swallowed
+            except BaseException as exc:  # forwarded into the coroutine, not swallowed
                 try:
                     value = coro.throw(exc)
                 except StopIteration as stop:
