@@ -374,7 +374,7 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
             conv = metadata.get("thread_id") or metadata.get("conversation_id") or metadata.get("session_id")
             if conv:
                 attrs[sc.GEN_AI_CONVERSATION_ID] = str(conv)
-        self._open(run_id, parent, _K_AGG, span_name, SpanKind.INTERNAL, attrs)
+        self._open(run_id, parent, _K_AGG, span_name, SpanKind.INTERNAL, attrs).name = agent_name
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         rec = self._runs.pop(run_id, None)
@@ -528,8 +528,13 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
         elif error is None:
             attrs[sc.LLMOPS_USAGE_MISSING] = True
         root = rec.root or rec
+        agent = None
+        for agg in reversed(rec.aggs):  # the nearest enclosing agent: "cost by agent" for handler users
+            agent = agg.name
+            if agent:
+                break
         if rec.aggs or root.summary is not None:
-            self._roll_up(rec, root, model, usage, cost, duration)
+            self._roll_up(rec, root, model, usage, cost, duration, agent)
         self.telemetry.record_model_call(
             model=model,
             provider=rec.provider,
@@ -539,6 +544,7 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
             cost_usd=cost / 1_000_000 if cost else None,
             ttft_s=ttft,
             error_type=error_type(error) if error is not None else None,
+            agent=agent,
         )
         self._finish(rec, error, attrs)
 
@@ -557,6 +563,7 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
         usage: TokenUsage | None,
         cost: int | None,
         duration: float,
+        agent: str | None,
     ) -> None:
         with self._lock:
             for agg in rec.aggs:
@@ -583,7 +590,7 @@ class LLMOpsCallbackHandler(BaseCallbackHandler):
                         provider=rec.provider or "langchain",
                         duration_s=duration,
                         ttft_s=rec.ttft,
-                        agent_name=self._agent_name,
+                        agent_name=agent or self._agent_name,
                     )
                 )
                 summary.model = model

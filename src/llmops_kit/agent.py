@@ -106,6 +106,24 @@ class CallableAdapter:
         return coerce_reply(out)
 
 
+PARTIAL_REPLY_ATTR = "__llmops_partial_reply__"
+
+
+def attach_partial_reply(exc: BaseException, reply: AgentReply) -> BaseException:
+    """Record on a failure what the agent had already used (model calls, tools) before it failed.
+
+    The pipeline then settles the budget and reports cost with those provider-reported figures
+    instead of charging the whole reservation. Raise the returned exception as usual.
+    """
+    setattr(exc, PARTIAL_REPLY_ATTR, reply)
+    return exc
+
+
+def partial_reply(exc: BaseException) -> AgentReply | None:
+    reply = getattr(exc, PARTIAL_REPLY_ATTR, None)
+    return reply if isinstance(reply, AgentReply) else None
+
+
 class AgentReturnTypeError(TypeError):
     """The agent returned something that is neither ``str`` nor ``AgentReply``."""
 

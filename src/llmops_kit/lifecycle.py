@@ -182,7 +182,10 @@ class RunGovernor:
                                          reason="budget_unavailable")
             return BudgetReservation(ctx.run_id, False, subject, estimate, reason="budget_unavailable")
         action = "allow" if reservation.granted else "block"
-        self.telemetry.record_guardrail("input", action, "budget", reservation.reason, ctx.agent_name)
+        # a low-cardinality code on the metric; the full reason (limit, estimate, reset) is on the span
+        code = None if reservation.granted else ("budget_unavailable" if reservation.reason == "budget_unavailable"
+                                                 else "budget_exceeded")
+        self.telemetry.record_guardrail("input", action, "budget", code, ctx.agent_name)
         if not reservation.granted:
             self.telemetry.budget_denials.add(1, {sc.GEN_AI_AGENT_NAME: ctx.agent_name,
                                                   sc.LLMOPS_BUDGET_LIMIT: reservation.denied_limit or "?"})
@@ -251,9 +254,11 @@ class RunGovernor:
                 status, reason = "blocked_output", f"evaluation_gate: {gated}"
                 response_text = BLOCKED_OUTPUT_REPLACEMENT
 
-        settled, settle_cost = await self._settle(admission, model, usage, invoked, settle_budget)
-        if usage_missing and settle_cost is not None:
-            cost_micro = settle_cost  # priced at the reservation, never $0
+        settled, settle_cost, over_reservation = await self._settle(admission, model, usage, invoked, settle_budget)
+        cost_source = "reported"
+        if (usage_missing or cost_micro is None) and settle_cost is not None:
+            cost_micro, cost_source = settle_cost, "reservation"  # priced at the reservation, never $0
+        cost_micro = cost_micro or 0
         budget_state = await self._budget_state(ctx, model, admission.reservation if settled else last_settled)
 
         latency_ms = (time.perf_counter() - started_at) * 1000
@@ -278,12 +283,16 @@ class RunGovernor:
             tool_calls=[
                 {"name": t.name, "call_id": t.call_id, "error": t.error} for t in (reply.tool_calls if reply else [])
             ],
+            cost_source=cost_source,
+            over_reservation=over_reservation,
         )
         result.audit = await self._audit(ctx, query, reply, result)
         self._finish_telemetry(ctx, span, reply, result, error, cost_micro)
         return result
 
-    def _cost(self, model: str, reply: AgentReply | None) -> int:
+    def _cost(self, model: str, reply: AgentReply | None) -> int | None:
+        """Priced cost of the reported usage; ``None`` when a model in the reply has no price
+        (the settle then charges the reservation: never $0)."""
         if reply is None:
             return 0
         try:
@@ -295,7 +304,8 @@ class RunGovernor:
             if reply.usage is not None and reply.usage.reported:
                 return self.runtime.pricing.cost_micro_usd(model, reply.usage)
         except LookupError:
-            log.warning("no price for model %r; cost recorded as the reservation", model)
+            log.warning("no price for model %r: the run is charged at its reservation", model)
+            return None
         return 0
 
     async def _evaluate(
@@ -330,12 +340,14 @@ class RunGovernor:
 
     async def _settle(
         self, admission: Admission, model: str, usage: TokenUsage | None, invoked: bool, settle_budget: bool
-    ) -> tuple[bool, int | None]:
-        """Settle the reservation; returns whether it was settled, and the settled cost when
-        it had to use the reservation."""
+    ) -> tuple[bool, int | None, bool]:
+        """Settle the reservation. Returns (settled, the cost charged when it had to use the
+        reservation, whether actual usage exceeded the reservation)."""
         reservation = admission.reservation
-        if not settle_budget or reservation is None or not reservation.granted or reservation.fail_open:
-            return False, None
+        if not settle_budget or reservation is None or not reservation.granted:
+            return False, None, False
+        if reservation.fail_open and not reservation.charges:
+            return False, None, False  # admitted without any ledger hold: nothing to settle
         from llmops_kit.budget.estimate import actual_amount
 
         try:
@@ -344,14 +356,18 @@ class RunGovernor:
             elif usage is None or not usage.reported:
                 actual = None  # settle at the reserved amount
             else:
-                actual = actual_amount(self.runtime.pricing, model, usage)
+                try:
+                    actual = actual_amount(self.runtime.pricing, model, usage)
+                except LookupError:
+                    actual = None  # unpriced model: charge the reservation, never $0
             settlement = await self.runtime.budget.settle(reservation, actual)
-        except Exception:
-            log.warning("budget settle failed; the lease will release the hold", exc_info=True)
-            return False, None
+        except Exception as exc:
+            log.warning("budget settle failed (%s); the lease will release the hold", type(exc).__name__)
+            return False, None, False
+        over = bool(getattr(settlement, "over_reservation", False))
         if actual is None:
-            return True, settlement.actual.cost_micro_usd
-        return True, None
+            return True, settlement.actual.cost_micro_usd, over
+        return True, None, over
 
     async def _budget_state(
         self, ctx: RunContext, model: str, settled: BudgetReservation | None = None
@@ -363,8 +379,8 @@ class RunGovernor:
             if after is not None:  # the settle's own counters: one ledger round trip less per run
                 return await after(subject, settled.reservation_id)  # type: ignore[union-attr]
             return await budget.state(subject)
-        except Exception:
-            log.warning("budget state unavailable", exc_info=True)
+        except Exception as exc:  # one line per run, no traceback: an outage must not flood the logs
+            log.warning("budget state unavailable: %s", type(exc).__name__)
             return BudgetState()
 
     async def _audit(self, ctx: RunContext, query: str, reply: AgentReply | None, result: RunResult) -> Any:
@@ -380,7 +396,8 @@ class RunGovernor:
         error: BaseException | None, cost_micro: int,
     ) -> None:
         tel = self.telemetry
-        tel.record_run(agent=ctx.agent_name, status=result.status, tenant=ctx.tenant_id)
+        tel.record_run(agent=ctx.agent_name, status=result.status, tenant=ctx.tenant_id,
+                       duration_s=result.latency_ms / 1000)
         if reply is not None and not reply.metadata.get("llmops.model_calls_recorded"):
             calls = reply.model_calls or [None]
             for call in calls:
@@ -421,6 +438,10 @@ class RunGovernor:
         if result.usage_missing:
             attrs[sc.LLMOPS_USAGE_MISSING] = True
         attrs[sc.LLMOPS_COST_USD] = round(cost_micro / 1e6, 6)
+        if result.cost_source != "reported":
+            attrs[sc.LLMOPS_COST_SOURCE] = result.cost_source
+        if result.over_reservation:
+            attrs[sc.LLMOPS_BUDGET_OVER_RESERVATION] = True
         if result.ttft_ms is not None:
             attrs[sc.GEN_AI_RESPONSE_TTFC] = result.ttft_ms / 1000
         if result.audit is not None:
@@ -473,6 +494,8 @@ def build_audit_record(ctx: RunContext, query: str, reply: AgentReply | None, re
         "usage": result.usage.to_dict(),
         "usage_missing": result.usage_missing,
         "cost_usd": result.cost_usd,
+        "cost_source": result.cost_source,
+        "over_reservation": result.over_reservation,
         "latency_ms": round(result.latency_ms, 3),
         "safety": [v.to_dict() for v in result.safety],
         "evaluations": [e.to_dict() for e in result.evaluations],

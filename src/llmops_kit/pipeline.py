@@ -14,7 +14,7 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-from llmops_kit.agent import AgentReply, AgentReturnTypeError, RunContext, adapt
+from llmops_kit.agent import AgentReply, AgentReturnTypeError, RunContext, adapt, partial_reply
 from llmops_kit.evaluation.base import EvalContext, Evaluator
 from llmops_kit.lifecycle import Admission, RunGovernor, sanitize_text
 from llmops_kit.results import RunResult
@@ -133,7 +133,8 @@ class ProductionAgent:
             status = getattr(exc, "status", None)  # a guardrail inside the framework stopped the run
             if status in {"blocked_input", "blocked_output", "budget_denied"}:
                 return None, status, str(getattr(exc, "reason", exc))[:300], None
-            return None, "error", f"agent_error: {type(exc).__name__}: {str(exc)[:300]}", exc
+            # usage the agent reported before failing, if it attached it (never a guess)
+            return partial_reply(exc), "error", f"agent_error: {type(exc).__name__}: {str(exc)[:300]}", exc
         clean, changed = sanitize_text(reply.text)
         if changed:
             reply.text = clean

@@ -37,6 +37,10 @@ class RunResult:
     audit: AuditReceipt | None = None
     error_type: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    #: "reported" (provider usage, priced) or "reservation" (usage or price missing: charged as reserved)
+    cost_source: str = "reported"
+    #: actual usage exceeded what was reserved before the call (recorded and flagged, never dropped)
+    over_reservation: bool = False
 
     @property
     def ok(self) -> bool:

@@ -160,6 +160,17 @@ async def test_soft_thresholds_fire_once_per_window(ledger) -> None:
     assert events[0].window_id.startswith("day=")
 
 
+async def test_per_request_limits_emit_no_soft_threshold_events(ledger) -> None:
+    """A run using 60 % of MAX_TOKENS_PER_REQUEST is normal, not a budget alert; daily limits still alert."""
+    events = []
+    policy = BudgetPolicy([BudgetLimit("run", "run", "cost_micro_usd", 10_000),
+                           BudgetLimit("global", "day", "cost_micro_usd", 10_000)])
+    mgr = BudgetManager(policy, ledger, on_threshold=events.append)
+    for i in range(3):
+        await mgr.settle(await mgr.reserve(BudgetSubject(run_id=f"r{i}"), cost(2_000)), None)
+    assert [(e.percent, e.label) for e in events] == [(50, "global daily cost_micro_usd")]
+
+
 async def test_lease_expiry_after_crash(clocked_ledger_factory) -> None:
     clock = FakeClock(1_800_000_000.0)
     ledger = clocked_ledger_factory(clock)

@@ -66,3 +66,19 @@ async def test_evaluation_gate_blocks_in_background_mode_too(make_runtime):
     result = await agent.run("hello", metadata={"must_include": ["refund policy"]})
     await rt.aclose()
     assert result.status == "blocked_output" and "evaluation_gate" in (result.reason or "")
+
+
+async def test_evaluation_explanations_never_carry_response_content(make_runtime, captured):
+    card = "4111111111111111"
+
+    async def leaky(query: str) -> AgentReply:
+        return AgentReply(text=f"Your card {card} was charged 30 USD. Source: billing.", usage=TokenUsage(5, 9),
+                          model="gpt-4o-mini")
+
+    rt = make_runtime()
+    result = await ProductionAgent(leaky, name="a", runtime=rt).run("what did you charge?")
+    await rt.aclose()
+    assert result.evaluations
+    assert not any(card in e.explanation for e in result.evaluations)
+    exported = [str(r.log_record.attributes) for r in captured.logs.get_finished_logs()]
+    assert exported and not any(card in x for x in exported)

@@ -120,5 +120,22 @@ async def test_tool_failure_is_an_error_with_error_span(agent, captured):
     assert spans["execute_tool track_order"].status.status_code.name == "ERROR"
     assert spans["invoke_agent support"].status.status_code.name == "ERROR"
     assert spans["invoke_agent support"].attributes["error.type"] == "ToolError"
-    assert result.usage_missing  # the agent died before reporting usage: settled at the reservation
-    assert result.cost_usd > 0
+    # the agent attached what it had spent before the tool failed: charged exactly that, not the reservation
+    chat = spans["chat gpt-4o-mini"]
+    assert not result.usage_missing and result.cost_source == "reported"
+    assert result.usage.input_tokens == chat.attributes["gen_ai.usage.input_tokens"]
+    assert result.cost_usd == pytest.approx(chat.attributes["llmops.cost.usd"], abs=1e-6)
+    assert result.tool_calls[0]["error"]
+
+
+async def test_an_agent_that_fails_without_usage_is_charged_its_reservation(make_runtime):
+    async def boom(query: str) -> str:
+        raise RuntimeError("model endpoint reset the connection")
+
+    rt = make_runtime(daily_token_budget=100_000)
+    result = await ProductionAgent(boom, name="boom", runtime=rt, model="gpt-4o-mini").run("hi", tenant_id="t")
+    await rt.aclose()
+    assert result.status == "error" and result.usage_missing
+    assert result.cost_source == "reservation" and result.cost_usd > 0  # never $0
+    daily = next(lim for lim in result.budget.limits if lim.window == "day")
+    assert daily.used > 0 and daily.reserved == 0

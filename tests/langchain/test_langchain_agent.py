@@ -144,3 +144,65 @@ def test_no_leak_over_ten_thousand_runs(otel: Otel) -> None:
     )
     assert h.open_runs == 0 and not h._runs and not h._collect
     assert handler_growth < 64 * 1024, handler_growth
+
+
+def test_model_metrics_carry_the_nearest_agent_name(otel: Otel) -> None:
+    """Callback-only users get ``gen_ai.agent.name`` on model metrics ("cost by agent")."""
+
+    class S(TypedDict):
+        messages: list[Any]
+
+    h = LLMOpsCallbackHandler(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
+    inner = create_agent(agent_model(), tools=[multiply], name="math_agent")
+    writer = ScriptedChatModel(script=["Summary: 42."])
+    outer = StateGraph(S)
+    outer.add_node("math", inner)
+    outer.add_node("write", lambda s: {"messages": [*s["messages"], writer.invoke(s["messages"])]})
+    outer.add_edge(START, "math")
+    outer.add_edge("math", "write")
+    outer.add_edge("write", END)
+    out = outer.compile().invoke({"messages": [{"role": "user", "content": "6*7?"}]}, config={"callbacks": [h]})
+    assert out["messages"][-1].text == "Summary: 42."
+    assert tree(otel.spans()) == [
+        "invoke_workflow LangGraph",
+        "  invoke_agent math_agent",
+        "    chat gpt-4o-mini",
+        "    execute_tool multiply",
+        "    chat gpt-4o-mini",
+        "  chat gpt-4o-mini",
+    ]
+    metrics = otel.metrics()
+    for name in (sc.METRIC_TOKEN_USAGE, sc.METRIC_OPERATION_DURATION, sc.METRIC_COST):
+        agents = {p.attributes.get(sc.GEN_AI_AGENT_NAME) for p in metrics[name]}
+        assert agents == {"math_agent", None}, (name, agents)
+    durations = {p.attributes.get(sc.GEN_AI_AGENT_NAME): p.count for p in metrics[sc.METRIC_OPERATION_DURATION]}
+    assert durations == {"math_agent": 2, None: 1}  # the workflow's own model call has no agent
+    assert h.open_runs == 0
+
+
+async def test_create_task_inside_a_langgraph_node(otel: Otel) -> None:
+    """A node that fans out with ``asyncio.create_task``: the context (and callbacks) is copied
+    into the task, so its model run is parented to the node, i.e. to the workflow span."""
+    import asyncio
+
+    class S(TypedDict):
+        q: str
+        a: str
+
+    model = ScriptedChatModel(script=["one", "two"])
+
+    async def fan_out(state: S) -> dict[str, str]:
+        first = asyncio.create_task(model.ainvoke(state["q"]))
+        second = asyncio.create_task(model.ainvoke(state["q"] + "!"))
+        return {"a": " ".join(sorted([(await first).text, (await second).text]))}
+
+    graph = StateGraph(S)
+    graph.add_node("fan_out", fan_out)
+    graph.add_edge(START, "fan_out")
+    graph.add_edge("fan_out", END)
+    h = LLMOpsCallbackHandler(tracer_provider=otel.tracer_provider)
+    out = await graph.compile().ainvoke({"q": "hi", "a": ""}, config={"callbacks": [h]})
+    assert out["a"] == "one two"
+    assert tree(otel.spans()) == ["invoke_workflow LangGraph", "  chat gpt-4o-mini", "  chat gpt-4o-mini"]
+    assert len({s.context.trace_id for s in otel.spans()}) == 1
+    assert h.open_runs == 0

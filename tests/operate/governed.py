@@ -78,8 +78,8 @@ class Recorded:
 
 
 def settings_for(data_dir: Path, **overrides: Any) -> Settings:
-    base = {"data_dir": data_dir, "telemetry": "off", "max_tokens_per_request": 4000,
-            "daily_token_budget": 14000, "budget_ledger": "memory"}
+    base = {"data_dir": data_dir, "telemetry": "off", "max_tokens_per_request": 3000,
+            "daily_token_budget": 2500, "budget_ledger": "memory"}
     return Settings.load(env_file=None, **(base | overrides))
 
 

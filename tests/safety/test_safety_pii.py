@@ -41,6 +41,11 @@ def kinds(text: str) -> list[tuple[str, str]]:
         ("password=hunter2", [("secret", "hunter2")]),
         ('{"api_key": "Zq8rT2mX9vL4pW7sK1nB"}', [("secret", "Zq8rT2mX9vL4pW7sK1nB")]),
         ("client_secret: 8f3Kd9_aQ2-Lm7Zp0xVw", [("secret", "8f3Kd9_aQ2-Lm7Zp0xVw")]),
+        ("push with ghp_" + "A1b2C3d4E5" * 4 + " now", [("github_token", "ghp_" + "A1b2C3d4E5" * 4)]),
+        ("pat github_pat_11ABCDEFG0abcdefghijkl_Mnop", [("github_token", "github_pat_11ABCDEFG0abcdefghijkl_Mnop")]),
+        ("slack xoxb-1234567890-ABCDEFGHIJ", [("slack_token", "xoxb-1234567890-ABCDEFGHIJ")]),
+        ('"SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"',
+         [("secret", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")]),
     ],
 )
 def test_detects_known_items(text: str, expected: list[tuple[str, str]]) -> None:

@@ -104,7 +104,7 @@ class BudgetManager:
         self._refresh = policy_refresh_seconds
         self._policy = policy
         self._policy_read_at = float("-inf")
-        self._marked: set[str] = set()
+        self._marked: dict[str, float] = {}  # marker -> window expiry (pruned as windows close)
         self._pending: dict[str, dict[str, int]] = {}
         self._pending_failed_at = float("-inf")
         self.stats = _Stats()
@@ -345,11 +345,16 @@ class BudgetManager:
             )
             is not None
         }
+        now = self._clock()
+        if len(self._marked) > 1024:  # markers of closed windows are dead weight: drop them
+            self._marked = {m: exp for m, exp in self._marked.items() if exp > now}
         for ch in reservation.charges:
             state = counters.get(ch.key)
             lim = by_key.get(ch.key)
             if state is None or not ch.limit or lim is None:
                 continue
+            if lim.window in ("run", "call"):
+                continue  # a per-request cap is a hard limit; "50 % of one request" is not a budget alert
             percent = state.committed * 100 / ch.limit
             window_id = ch.key.split("/")[-2]
             for threshold in policy.thresholds_for(lim):
@@ -362,7 +367,7 @@ class BudgetManager:
                         first = await self.ledger.mark_once(marker, ch.expires_at)
                     except BudgetLedgerUnavailable:
                         continue  # try again on a later settle
-                self._marked.add(marker)
+                self._marked[marker] = ch.expires_at
                 if not first:
                     continue
                 self.stats.threshold_events += 1

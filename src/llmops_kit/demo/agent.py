@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from llmops_kit.agent import AgentReply, ModelCallRecord, RunContext, ToolCallRecord
+from llmops_kit.agent import AgentReply, ModelCallRecord, RunContext, ToolCallRecord, attach_partial_reply
 from llmops_kit.telemetry import semconv as sc
 from llmops_kit.usage import TokenUsage
 
@@ -75,7 +75,10 @@ class ScriptedSupportAgent:
                 span.set_attribute(sc.ERROR_TYPE, type(exc).__name__)
                 span.record_exception(exc)
                 tools.append(ToolCallRecord(tool_name, call_id, json.dumps(tool_args), error=str(exc)))
-                raise
+                # what was already spent before the failure, so the run is charged exactly that
+                raise attach_partial_reply(exc, AgentReply(
+                    text="", usage=calls[0].usage, model=self.model, provider=self.provider, model_calls=calls,
+                    tool_calls=tools, metadata={"llmops.model_calls_recorded": True})) from None
         tools.append(ToolCallRecord(tool_name, call_id, json.dumps(tool_args), observation))
         messages += [{"role": "assistant", "content": plan_text}, {"role": "tool", "content": observation}]
 

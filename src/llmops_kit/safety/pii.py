@@ -116,7 +116,7 @@ _SEP = r"[ .\-]"
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _PASSWORD_KEYS = r"password|passwd|passphrase|pwd"
 _TOKEN_KEYS = (
-    r"api[_\-]?key|apikey|access[_\-]?key|secret[_\-]?key|client[_\-]?secret|secret|"
+    r"api[_\-]?key|apikey|secret[_\-]?access[_\-]?key|access[_\-]?key|secret[_\-]?key|client[_\-]?secret|secret|"
     r"access[_\-]?token|auth[_\-]?token|refresh[_\-]?token|token|private[_\-]?key|key"
 )
 
@@ -129,6 +129,11 @@ _RULES: tuple[_Rule, ...] = (
         needs_any=("=",),
     ),
     _Rule("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), needs_any=("AKIA", "ASIA")),
+    # GitHub tokens (classic ghp_/gho_/ghu_/ghs_/ghr_ and fine-grained github_pat_), documented prefixes
+    _Rule("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
+          needs_any=("gh", "github_pat_")),
+    # Slack tokens: xoxb- (bot), xoxp- (user), xoxa-/xoxr-/xoxs-
+    _Rule("slack_token", re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,255}"), needs_any=("xox",)),
     _Rule(
         "openai_key",
         re.compile(r"(?<![A-Za-z0-9_\-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,300}"),

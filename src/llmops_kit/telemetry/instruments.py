@@ -63,6 +63,10 @@ class Telemetry:
         self.guardrail_decisions = m.create_counter(
             sc.METRIC_GUARDRAIL_DECISIONS, unit="{decision}", description="Safety and budget decisions"
         )
+        self.run_duration = m.create_histogram(
+            sc.METRIC_RUN_DURATION, unit="s", description="Governed run duration, end to end",
+            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
+        )
         self.runs = m.create_counter(sc.METRIC_RUNS, unit="{run}", description="Governed agent runs by status")
         self.evaluation_score = m.create_histogram(
             sc.METRIC_EVALUATION_SCORE, unit="1", description="Evaluator scores"
@@ -138,11 +142,14 @@ class Telemetry:
             attrs[sc.GEN_AI_AGENT_NAME] = agent
         self.guardrail_decisions.add(1, attrs)
 
-    def record_run(self, *, agent: str, status: str, tenant: str | None = None) -> None:
+    def record_run(self, *, agent: str, status: str, tenant: str | None = None,
+                   duration_s: float | None = None) -> None:
         attrs: dict[str, Any] = {sc.GEN_AI_AGENT_NAME: agent, sc.LLMOPS_RUN_STATUS: status}
         if tenant:
             attrs[sc.LLMOPS_TENANT_ID] = tenant
         self.runs.add(1, attrs)
+        if duration_s is not None:  # whole runs (a tool loop of many model calls), not single model calls
+            self.run_duration.record(duration_s, attrs)
 
     # --- evaluation events ------------------------------------------------------------
     def emit_evaluation(

@@ -99,7 +99,9 @@ class HasNumbers(BaseEvaluator):
         text, _ = window(response)
         found = _NUMBER.findall(text)
         return self.result(
-            1.0 if found else 0.0, f"{len(found)} number(s)" + (f", e.g. {found[0]}" if found else "")
+            # a count only: an excerpt could be a card or account number, and explanations are exported
+            # even when message content capture is off
+            1.0 if found else 0.0, f"{len(found)} number(s)"
         )
 
 
