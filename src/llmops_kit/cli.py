@@ -142,7 +142,7 @@ def doctor() -> None:
     rows = asyncio.run(run_doctor(settings))
     table = Table(title="llmops-kit doctor")
     for col in ("part", "backend", "status", "detail"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # the fix hint must survive an 80-column CI log
     failed = False
     for part, backend, ok, detail in rows:
         failed |= not ok

@@ -116,6 +116,10 @@ async def run_doctor(settings: Settings) -> list[Row]:
     gating = ", gating" if settings.evaluation_gate else ""
     rows.append(("evaluation", settings.evaluation_mode, True,
                  f"sample rate {settings.evaluation_sample_rate:.0%}{gating}"))
+    if settings.evaluation_judge_endpoint:
+        ok, detail = await _tcp_reachable(settings.evaluation_judge_endpoint)
+        rows.append(("evaluation judge", f"LLM judge ({settings.evaluation_judge_deployment or '?'})", ok,
+                     detail if ok else detail + "; set EVALUATION_JUDGE_ENDPOINT to a reachable judge"))
     if settings.azure_openai_endpoint:
         ok, detail = await _tcp_reachable(settings.azure_openai_endpoint)
         rows.append(("samples model", f"Azure OpenAI ({settings.azure_openai_deployment or '?'})", ok, detail))

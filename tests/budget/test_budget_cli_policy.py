@@ -108,9 +108,9 @@ def test_cli_set_persists_and_show_reports(tmp_path, monkeypatch) -> None:
         budget_app, ["show", "--tenant", "acme", "--env-file", str(env)], terminal_width=200
     )
     assert result.exit_code == 0, result.output
-    assert "tenant acme daily cost_micro_usd" in result.output and "$2.5000" in result.output
-    assert "$1.2500" in result.output and "Europe/Berlin" in result.output
-    assert "global daily cost_micro_usd" in result.output and "$5.0000" in result.output
+    assert "tenant acme daily cost USD" in result.output and "$2.500000" in result.output
+    assert "$1.250000" in result.output and "Europe/Berlin" in result.output
+    assert "global daily cost USD" in result.output and "$5.0000" in result.output
 
     result = runner.invoke(
         budget_app, ["set", "global", "day", "--unit", "cost_usd", "--remove", "--env-file", str(env)]

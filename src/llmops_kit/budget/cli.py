@@ -40,7 +40,8 @@ def _settings(env_file: Path | None) -> Any:
 
 
 def _amount(unit: str, value: int) -> str:
-    return f"${value / 1_000_000:,.4f}" if unit == "cost_micro_usd" else f"{value:,}"
+    # micro-USD precision: a single support answer costs well under a cent
+    return f"${value / 1_000_000:,.6f}" if unit == "cost_micro_usd" else f"{value:,}"
 
 
 def _table(limits: list[LimitState], title: str) -> Table:
@@ -52,10 +53,10 @@ def _table(limits: list[LimitState], title: str) -> Table:
         style = "red" if pct >= 100 else "yellow" if pct >= 80 else ""
         resets = lim.resets_at.strftime("%Y-%m-%d %H:%M %Z") if lim.resets_at else "next request"
         table.add_row(
-            lim.label,
+            lim.label.replace("cost_micro_usd", "cost USD"),
             lim.scope,
             lim.window,
-            lim.unit,
+            "USD" if lim.unit == "cost_micro_usd" else lim.unit,
             _amount(lim.unit, lim.limit),
             _amount(lim.unit, lim.used),
             _amount(lim.unit, lim.reserved),
@@ -104,6 +105,8 @@ def show(
     _console().print(
         _table(state.limits, f"budgets for {who} ({ledger_name} ledger, {settings.budget_timezone})")
     )
+    if who == "global":
+        _console().print("per-tenant, per-user and per-agent limits show with --tenant / --user / --agent")
 
 
 @budget_app.command("set")
