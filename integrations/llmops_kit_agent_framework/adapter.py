@@ -7,7 +7,8 @@ plus time to first token from a streamed run. It adds collector middleware for t
 it does not reserve budget per call (the pipeline already reserved for the run).
 
 MAF opens its own ``invoke_agent`` span inside the run; that span nests under whatever span
-is current (the pipeline's). ``emits_agent_span`` tells the pipeline MAF already emits one.
+is current (the pipeline's). ``emits_agent_span`` tells the pipeline MAF already emits one; the
+collector labels it with the run id and tenant/user/session (the outcome is on the pipeline's span).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agent_framework import ChatContext, ChatMiddleware, FunctionInvocationContext, FunctionMiddleware
+from opentelemetry import trace
 
 from llmops_kit.agent import AgentReply, ModelCallRecord, RunContext, ToolCallRecord
 from llmops_kit.usage import TokenUsage
+from llmops_kit_agent_framework import invoke_span
 from llmops_kit_agent_framework.state import RunState, bind_run, current_run
 from llmops_kit_agent_framework.usage import usage_of
 
@@ -30,6 +33,8 @@ class _CallCollector(ChatMiddleware):
     async def process(self, context: ChatContext, call_next: Callable[[], Awaitable[None]]) -> None:
         state = current_run()
         started = time.perf_counter()
+        if state is not None:  # MAF's invoke_agent is current here: label it with the run's ids
+            invoke_span.capture(state, trace.get_current_span())
         await call_next()
         if state is None:
             return

@@ -8,10 +8,12 @@ and ``settle_budget=False`` here.
 
 Telemetry: MAF's ``invoke_agent`` span is created *inside* agent middleware, so this
 middleware opens one ``llmops.governed_run {agent}`` span that becomes its parent and
-carries the decisions; no GenAI span is duplicated. With ``stream=True`` ``call_next()``
-returns before any token exists, so everything after the run happens in stream hooks:
-a result transform (with buffering, so an unsafe answer never reaches the consumer) and a
-cleanup hook for the error path.
+carries the decisions; no GenAI span is duplicated. The outcome is also written on MAF's
+``invoke_agent`` itself (``invoke_span``): with ``stream=False`` MAF ends that span before
+``call_next()`` returns, so the output check runs at the run's last model call, inside it.
+With ``stream=True`` ``call_next()`` returns before any token exists, so everything after
+the run happens in stream hooks: a result transform (with buffering, so an unsafe answer
+never reaches the consumer) and a cleanup hook for the error path.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from llmops_kit.lifecycle import sanitize_text
 from llmops_kit.results import RunResult
 from llmops_kit.safety.base import SafetyVerdict
 from llmops_kit.telemetry import semconv as sc
+from llmops_kit_agent_framework import invoke_span
 from llmops_kit_agent_framework.responses import agent_reply, agent_stream, messages_text, stream_error
 from llmops_kit_agent_framework.runtime_ref import RuntimeRef
 from llmops_kit_agent_framework.state import RunState, bind_run, current_identity
@@ -79,6 +82,8 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
             context.result = agent_stream(blocked) if context.stream else blocked
             return  # call_next() is never called: the model never sees the input
 
+        if not context.stream:
+            state.on_last_call = lambda: self._judge_last_call(state)
         token = otel_context.attach(trace.set_span_in_context(state.span))
         error: BaseException | None = None
         try:
@@ -141,6 +146,25 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
         context.stream_cleanup_hooks.append(on_cleanup)
         weakref.finalize(stream, _end_span_once, state)  # a stream dropped unconsumed still ends the span
 
+    # --- inside invoke_agent (stream=False) ------------------------------------------------
+    async def _judge_last_call(self, state: RunState) -> None:
+        """Output check and outcome at the last model call, while MAF's ``invoke_agent`` is open.
+
+        Same check as :meth:`_finish` (which reuses the verdict when the run's answer is the
+        text judged here), only earlier, so the decision also lands on MAF's span.
+        """
+        if state.budget_denied_reason is not None or state.completed:
+            return
+        text = "".join(state.reply_texts)
+        verdict: SafetyVerdict | None = None
+        if text and self._output_checked(state):
+            verdict = await self._ref.governor().check_output(state.ctx, text)
+            state.early_output = (text, verdict)
+        if verdict is not None and not verdict.allowed:
+            invoke_span.publish_outcome(state, "blocked_output", verdict.reason or "unsafe_output", output=verdict)
+        else:
+            invoke_span.publish_outcome(state, "ok", None, output=verdict)
+
     # --- completion -----------------------------------------------------------------------
     async def _finish(self, state: RunState, response: AgentResponse, *,
                       end_span: bool = True) -> AgentResponse | None:
@@ -153,8 +177,13 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
             status, reason = "budget_denied", state.budget_denied_reason
         verdict: SafetyVerdict | None = None
         if status == "ok" and reply.text and self._output_checked(state):
-            with trace.use_span(state.span, end_on_exit=False):
-                verdict = await self._ref.governor().check_output(state.ctx, reply.text)
+            early = state.early_output
+            if early is not None and early[0] == reply.text:
+                verdict = early[1]  # judged at the last model call; label our span as check_output does
+                _label_output(state.span, verdict)
+            else:
+                with trace.use_span(state.span, end_on_exit=False):
+                    verdict = await self._ref.governor().check_output(state.ctx, reply.text)
             if not verdict.allowed:
                 status, reason = "blocked_output", verdict.reason or "unsafe_output"
         result = await self._complete(state, reply, status, reason, output_verdict=verdict,
@@ -180,16 +209,19 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
         state.completed = True
         admission = state.admission
         assert admission is not None
+        if state.budget_decision is not None and state.span.is_recording():
+            state.span.set_attribute(sc.LLMOPS_BUDGET_DECISION, state.budget_decision)
         try:
             result = await self._ref.governor().complete(
                 state.ctx, state.query, admission, reply=reply, status=status, reason=reason, error=error,
                 output_verdict=output_verdict, started_at=state.started_at, settle_budget=False,
-                span=state.span, last_settled=state.last_settled,
+                span=state.span, last_settled=state.last_settled, charged_micro_usd=state.cost_micro,
             )
         finally:
             if end_span:
                 _end_span_once(state)
         state.result = result
+        invoke_span.publish_result(state, result)
         if state.workflow is not None:
             state.workflow.record_run(result)
         if self._on_result is not None:
@@ -255,6 +287,13 @@ def _start_span(runtime: Any, ctx: RunContext, workflow: Any) -> Span:
         sc.span_name(sc.OP_GOVERNED_RUN, ctx.agent_name), kind=SpanKind.INTERNAL, attributes=attrs,
         record_exception=False, set_status_on_exception=False,
     )
+
+
+def _label_output(span: Span, verdict: SafetyVerdict) -> None:
+    if span.is_recording():
+        span.set_attribute(sc.LLMOPS_SAFETY_OUTPUT_ACTION, verdict.action)
+        if not verdict.allowed and verdict.reason:
+            span.set_attribute(sc.LLMOPS_SAFETY_REASON, verdict.reason)
 
 
 def _end_span_once(state: RunState) -> None:

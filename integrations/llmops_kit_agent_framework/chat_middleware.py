@@ -6,6 +6,11 @@ model reply that says why (``MiddlewareTermination`` with a replacement result -
 returns it as the run's answer). Usage comes only from the call's final ``ChatResponse``
 (non-streaming: after ``call_next()``; streaming: a result hook), so a streamed call's
 cumulative ``replace`` snapshots are never summed twice.
+
+The chat middleware is also where MAF's ``invoke_agent`` span is reachable (it is the current
+span here): the first call captures it and every call writes the run's cost and budget
+decision on it; with ``stream=False`` the last call also triggers the run's output check and
+outcome there (``invoke_span``), because MAF ends the span before the agent middleware resumes.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from llmops_kit.budget.base import BudgetAmount, BudgetReservation, BudgetSubjec
 from llmops_kit.runtime import Runtime
 from llmops_kit.telemetry import semconv as sc
 from llmops_kit.usage import TokenUsage
+from llmops_kit_agent_framework import invoke_span
 from llmops_kit_agent_framework.responses import chat_reply, chat_stream, stream_error
 from llmops_kit_agent_framework.runtime_ref import RuntimeRef
 from llmops_kit_agent_framework.state import RunState, current_identity, current_run
@@ -64,6 +70,8 @@ class LLMOpsChatMiddleware(ChatMiddleware):
         model = _model_of(context, runtime)
         call = _Call(runtime, state, model, _provider_of(context), trace.get_current_span(),
                      time.perf_counter(), None)
+        if state is not None:
+            invoke_span.capture(state, call.span)
         call.reservation = await self._reserve(call, context)
         if call.reservation is not None and not call.reservation.granted:
             self._stop_for_budget(call, context)
@@ -75,6 +83,8 @@ class LLMOpsChatMiddleware(ChatMiddleware):
             raise
         if not context.stream:
             await self._finish(call, context.result, None)
+            if state is not None and state.on_last_call is not None and _is_last_call(context.result):
+                await state.on_last_call()
             return
 
         def first_chunk(update: Any) -> None:
@@ -117,6 +127,8 @@ class LLMOpsChatMiddleware(ChatMiddleware):
                 reason="budget_unavailable", fail_open=settings.budget_fail_mode == "open",
             )
         action = "allow" if reservation.granted else "block"
+        if state is not None:
+            state.budget_decision = "denied" if not reservation.granted else (state.budget_decision or "granted")
         agent = state.ctx.agent_name if state else None
         runtime.telemetry.record_guardrail("model_call", action, "budget", reservation.reason, agent)
         if not reservation.granted:
@@ -140,6 +152,8 @@ class LLMOpsChatMiddleware(ChatMiddleware):
                 sc.LLMOPS_BUDGET_REASON: reason[:500],
                 sc.LLMOPS_BUDGET_LIMIT: reservation.denied_limit or "",
             })
+        if call.state is not None:
+            invoke_span.publish_outcome(call.state, "budget_denied", reason)
         reply = chat_reply(BUDGET_STOP_MESSAGE.format(reason=reason), model=call.model)
         context.result = chat_stream(reply) if context.stream else reply
 
@@ -175,8 +189,16 @@ class LLMOpsChatMiddleware(ChatMiddleware):
                                  agent_name=agent)
         if state is not None:
             state.model_calls.append(record)
+            state.cost_micro += cost_micro or 0
+            if response is not None:
+                state.reply_texts.append("".join(m.text for m in getattr(response, "messages", None) or ()))
             if state.workflow is not None:
                 state.workflow.record_call(record, cost_micro or 0)
+            if isinstance(error, Exception) and not isinstance(error, MiddlewareTermination):
+                invoke_span.publish_outcome(
+                    state, "error", f"agent_error: {type(error).__name__}: {str(error)[:300]}")
+            else:
+                invoke_span.publish_call(state)
         maf_metrics = OBSERVABILITY_SETTINGS.ENABLED  # MAF already records token usage and duration
         runtime.telemetry.record_model_call(
             model=model, provider=call.provider, usage=None if maf_metrics else usage,
@@ -198,6 +220,14 @@ class LLMOpsChatMiddleware(ChatMiddleware):
             if error is not None:
                 attrs[sc.ERROR_TYPE] = type(error).__name__
             call.span.add_event(sc.EVENT_MODEL_CALL, attrs)
+
+
+def _is_last_call(response: Any) -> bool:
+    """A reply without tool calls ends MAF's function-invocation loop: no model call follows."""
+    for message in getattr(response, "messages", None) or ():
+        if any(content.type == "function_call" for content in message.contents):
+            return False
+    return True
 
 
 def _subject(state: RunState | None, model: str) -> BudgetSubject:

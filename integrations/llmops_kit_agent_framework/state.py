@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from llmops_kit.budget.base import BudgetReservation
     from llmops_kit.lifecycle import Admission
     from llmops_kit.results import RunResult
+    from llmops_kit.safety.base import SafetyVerdict
     from llmops_kit_agent_framework.workflow import WorkflowRun
 
 
@@ -58,6 +59,18 @@ class RunState:
     completed: bool = False
     span_ended: bool = False
     result: RunResult | None = None
+    #: MAF's ``invoke_agent`` span, captured by the first model call (see ``invoke_span``)
+    maf_span: Span | None = None
+    #: priced cost of the model calls so far, and "granted"/"denied" over their reservations
+    cost_micro: int = 0
+    budget_decision: str | None = None
+    #: each model call's reply text, joined the way ``AgentResponse.text`` joins its messages
+    reply_texts: list[str] = field(default_factory=list)
+    #: ``stream=False`` only: awaited by the chat middleware after the run's last model call,
+    #: while MAF's ``invoke_agent`` is still open (it ends before ``call_next()`` returns)
+    on_last_call: Callable[[], Awaitable[None]] | None = None
+    #: the output verdict taken at the last model call and the text it judged
+    early_output: tuple[str, SafetyVerdict] | None = None
 
     @property
     def budget_run_id(self) -> str:

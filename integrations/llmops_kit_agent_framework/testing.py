@@ -8,6 +8,13 @@ MAF's own ``chat`` spans - is produced by the framework itself. Only the model i
 Reported usage is derived from the prompt and the reply (whitespace words plus a fixed
 per-message overhead), so different prompts report different figures and every call's
 numbers are logged in :attr:`ScriptedChatClient.calls` for tests to compare against.
+
+How a stream carries that usage is chosen with ``stream_usage``, after the shapes real
+providers send: one usage content at the end (``"final"``, OpenAI with ``include_usage``);
+growing cumulative snapshots with ``merge_mode="replace"`` after every chunk and a last
+full one (``"snapshots"``, Anthropic-style ``message_delta`` usage) - summing those would
+double count; or a ``usage_details=None`` usage content in every chunk before the real one
+(``"null_chunks"``, the ``"usage": null`` chunks of OpenAI-compatible streams).
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ from agent_framework.observability import ChatTelemetryLayer
 
 #: Tokens charged per message on top of its words, like chat formats' role/separator tokens.
 MESSAGE_OVERHEAD_TOKENS = 4
+
+#: How a scripted stream reports usage (see the module docstring).
+STREAM_USAGE_MODES = ("final", "snapshots", "null_chunks")
 
 
 @dataclass(slots=True)
@@ -102,13 +112,17 @@ class ScriptedModel(BaseChatClient):
         responder: Responder | None = None,
         chunk_delay_s: float = 0.0,
         report_usage: bool = True,
+        stream_usage: str = "final",
         **kwargs: Any,
     ) -> None:
+        if stream_usage not in STREAM_USAGE_MODES:
+            raise ValueError(f"stream_usage must be one of {STREAM_USAGE_MODES}, got {stream_usage!r}")
         super().__init__(**kwargs)
         self.model = model
         self.responder = responder or default_responder
         self.chunk_delay_s = chunk_delay_s
         self.report_usage = report_usage
+        self.stream_usage = stream_usage
         self.calls: list[ScriptedCall] = []
 
     def _answer(
@@ -159,17 +173,34 @@ class ScriptedModel(BaseChatClient):
             return _one()
 
         async def _updates() -> AsyncIterable[ChatResponseUpdate]:
-            for content in contents:
-                for piece in _pieces(content):
-                    if self.chunk_delay_s:
-                        await asyncio.sleep(self.chunk_delay_s)
-                    yield ChatResponseUpdate(role="assistant", contents=[piece], model=self.model,
-                                             response_id=rid)
-            tail = [Content.from_usage(usage_details)] if usage_details else []
+            pieces = [piece for content in contents for piece in _pieces(content)]
+            for number, piece in enumerate(pieces, start=1):
+                if self.chunk_delay_s:
+                    await asyncio.sleep(self.chunk_delay_s)
+                chunk = [piece]
+                if self.stream_usage == "null_chunks":
+                    chunk.append(Content("usage", usage_details=None))
+                yield ChatResponseUpdate(role="assistant", contents=chunk, model=self.model, response_id=rid)
+                if self.stream_usage == "snapshots" and usage_details:
+                    snapshot = _partial_usage(usage_details, number, len(pieces) + 1)
+                    yield ChatResponseUpdate(role="assistant", contents=[Content.from_usage(
+                        snapshot, merge_mode="replace")], model=self.model, response_id=rid)
+            tail: list[Content] = []
+            if usage_details:
+                mode = "replace" if self.stream_usage == "snapshots" else None
+                tail.append(Content.from_usage(dict(usage_details), merge_mode=mode))
             yield ChatResponseUpdate(role="assistant", contents=tail, finish_reason=finish, response_id=rid,
                                      model=self.model)
 
         return self._build_response_stream(_updates())
+
+
+def _partial_usage(usage: Mapping[str, int], done: int, of: int) -> dict[str, int]:
+    """A cumulative snapshot ``done/of`` of the way through the reply: the prompt is known at
+    once, output tokens grow. Always below the final figure, so any sum of snapshots is wrong."""
+    output = usage["output_token_count"] * done // of
+    return {"input_token_count": usage["input_token_count"], "output_token_count": output,
+            "total_token_count": usage["input_token_count"] + output}
 
 
 def _pieces(content: Content) -> list[Content]:

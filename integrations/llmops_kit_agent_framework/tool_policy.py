@@ -20,6 +20,7 @@ from opentelemetry import trace
 
 from llmops_kit.agent import ToolCallRecord
 from llmops_kit.telemetry import semconv as sc
+from llmops_kit_agent_framework import invoke_span
 from llmops_kit_agent_framework.runtime_ref import RuntimeRef
 from llmops_kit_agent_framework.state import current_run
 
@@ -121,6 +122,7 @@ class LLMOpsToolMiddleware(FunctionMiddleware):
                 record.error = f"denied: {reason}"
                 if state is not None and state.tool_denied_reason is None:
                     state.tool_denied_reason = f"tool_denied: {name} {reason}"
+                    invoke_span.publish_outcome(state, "error", state.tool_denied_reason)  # MAF ends it next
                 span = trace.get_current_span()
                 if span.is_recording():
                     span.add_event(sc.EVENT_GUARDRAIL_DECISION, {

@@ -3,13 +3,13 @@
 Usage is only ever taken from a final ``ChatResponse``/``AgentResponse`` (``usage_details``),
 never summed from streamed updates: the function-invocation loop re-emits cumulative
 snapshots with ``merge_mode="replace"`` and MAF's finalizer already folds them, so reading
-the final response is the one way that can't double count. :func:`usage_from_updates`
-exists for callers that only hold updates, and honours ``merge_mode`` the same way.
+the final response is the one way that can't double count (tested with streams of
+``replace`` snapshots and of ``usage_details=None`` chunks in ``tests/maf``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from llmops_kit.usage import TokenUsage
@@ -46,17 +46,3 @@ def usage_of(response: object) -> TokenUsage | None:
     """Usage of a ``ChatResponse``/``AgentResponse`` (``usage_details`` may be ``None``)."""
     return to_token_usage(getattr(response, "usage_details", None))
 
-
-def usage_from_updates(updates: Iterable[object]) -> TokenUsage | None:
-    """Fold ``usage`` contents of streamed updates: ``replace`` resets, anything else adds."""
-    total: TokenUsage | None = None
-    for update in updates:
-        for content in getattr(update, "contents", None) or ():
-            if getattr(content, "type", None) != "usage":
-                continue
-            usage = to_token_usage(getattr(content, "usage_details", None))
-            if usage is None:
-                continue
-            replaces = getattr(content, "merge_mode", None) == "replace" or total is None
-            total = usage if replaces else total + usage  # a "replace" snapshot is the whole figure
-    return total

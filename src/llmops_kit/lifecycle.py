@@ -228,9 +228,12 @@ class RunGovernor:
         settle_budget: bool = True, span: Span | None = None,
         eval_context: EvalContext | None = None,
         last_settled: BudgetReservation | None = None,
+        charged_micro_usd: int | None = None,
     ) -> RunResult:
         """``last_settled``: a reservation the caller settled itself (the MAF chat middleware
-        settles per model call); the closing budget state may then reuse that settle's counters."""
+        settles per model call); the closing budget state may then reuse that settle's counters.
+        ``charged_micro_usd``: what such a caller's own settles charged in total (reservations
+        included for calls without usage), so a run is never reported at $0 when it was charged."""
         span = span or trace.get_current_span()
         model = (reply.model if reply and reply.model else None) or admission.model or self.settings.default_model
         invoked = reply is not None or error is not None
@@ -258,6 +261,8 @@ class RunGovernor:
         cost_source = "reported"
         if (usage_missing or cost_micro is None) and settle_cost is not None:
             cost_micro, cost_source = settle_cost, "reservation"  # priced at the reservation, never $0
+        if charged_micro_usd is not None and (cost_micro is None or usage_missing or charged_micro_usd > cost_micro):
+            cost_micro, cost_source = charged_micro_usd, "reservation"
         cost_micro = cost_micro or 0
         budget_state = await self._budget_state(ctx, model, admission.reservation if settled else last_settled)
 

@@ -13,6 +13,7 @@ from llmops_kit.budget.base import BudgetSubject
 from llmops_kit.budget.policy import BudgetLimit
 from llmops_kit.pipeline import ProductionAgent
 from llmops_kit.results import RunResult
+from llmops_kit.telemetry import semconv as sc
 from llmops_kit_agent_framework import llmops_middleware, run_as
 from llmops_kit_agent_framework.adapter import MAFAgentAdapter
 from llmops_kit_agent_framework.testing import ScriptedChatClient, get_weather
@@ -55,6 +56,18 @@ async def test_fifty_concurrent_runs_keep_their_state_apart(make_runtime: Any, s
     assert sum(1 for depth, name in tree if depth == 0) == RUNS  # one root (our run span) per run
     assert sum(1 for _, name in tree if name.startswith("invoke_agent")) == RUNS
     assert sum(1 for _, name in tree if name.startswith("chat ")) == 2 * RUNS
+    # each MAF invoke_agent span carries its own run's id, user and cost - no state crossed runs
+    finished = spans.get_finished_spans()
+    parents = {s.context.span_id: s for s in finished}
+    by_id = {r.run_id: r for r in results}
+    invokes = [s for s in finished if s.name.startswith("invoke_agent")]
+    for invoke in invokes:
+        run_span = parents[invoke.parent.span_id]
+        run_id = invoke.attributes[sc.LLMOPS_RUN_ID]
+        assert run_span.attributes[sc.LLMOPS_RUN_ID] == run_id
+        assert invoke.attributes[sc.LLMOPS_USER_ID] == run_span.attributes[sc.LLMOPS_USER_ID]
+        assert invoke.attributes[sc.LLMOPS_COST_USD] == round(by_id[run_id].cost_usd, 6)
+    assert len({s.attributes[sc.LLMOPS_RUN_ID] for s in invokes}) == RUNS
 
 
 async def test_production_agent_runs_a_maf_agent(make_runtime: Any, spans: Any) -> None:
@@ -80,6 +93,8 @@ async def test_production_agent_runs_a_maf_agent(make_runtime: Any, spans: Any) 
     assert tree[0][0] == 0 and [name for _, name in tree[1:]] == [
         "invoke_agent weather", "chat scripted-model-1", "execute_tool get_weather", "chat scripted-model-1"
     ]
+    invoke = next(s for s in finished if s.name == "invoke_agent weather")  # labelled with the run
+    assert (invoke.attributes[sc.LLMOPS_RUN_ID], invoke.attributes[sc.LLMOPS_USER_ID]) == (result.run_id, "u-1")
 
 
 async def test_production_agent_blocks_unsafe_input_before_maf(make_runtime: Any) -> None:

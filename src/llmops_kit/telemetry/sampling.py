@@ -1,9 +1,16 @@
 """In-process tail sampling: keep every interesting trace, a fixed fraction of the rest.
 
 Head sampling decides before anything interesting has happened, so it drops the one run in
-a thousand that was blocked, errored or cost a fortune. This processor buffers a trace's
-spans until its local root ends, then decides on the whole trace and forwards the kept ones
-to a downstream processor (normally the ``BatchSpanProcessor`` of an exporter).
+a thousand that was blocked, errored or cost a fortune. This processor buffers spans per
+*local root* until that root ends, then decides on the group and forwards the kept ones to a
+downstream processor (normally the ``BatchSpanProcessor`` of an exporter).
+
+A local root is a span whose parent is absent, remote (an incoming request's context) or a
+span this processor never saw start (a parent from another tracer provider, or one that is not
+exported). One trace can hold several local roots, e.g. two governed runs under one incoming
+request; each is decided on its own, so an ok run that ends first cannot decide the fate of
+a later run that errors. Only the ratio part of the decision is by trace id, so a trace kept
+for the ratio reason is kept whole.
 
 Only spans are sampled. llmops-kit records its metrics through the meter independently of
 any span, so run counts, token sums, costs and block rates stay exact at any ratio; the
@@ -20,7 +27,7 @@ from typing import Any
 from opentelemetry import metrics
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import SpanContext, StatusCode
 
 from llmops_kit.telemetry import semconv as sc
 
@@ -35,6 +42,10 @@ REASON_DROPPED = "dropped"
 _BLOCK_STATUSES = frozenset({"blocked_input", "blocked_output", "budget_denied"})
 _MAX_DECISIONS = 4096  # remembered decisions for spans that end after their root (background work)
 _LOW_64 = (1 << 64) - 1
+_LATE_UPGRADE = frozenset({REASON_ERROR, REASON_BLOCKED})
+
+#: (trace id, span id of the local root): the unit a decision is made for.
+GroupKey = tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,21 +118,23 @@ def decide(spans: list[ReadableSpan], root: ReadableSpan | None, cfg: TailSampli
     return REASON_RATIO if ratio_keeps(trace_id, cfg.ratio) else REASON_DROPPED
 
 
-def _is_local_root(span: ReadableSpan) -> bool:
-    return span.parent is None or span.parent.is_remote
-
-
 class TailSamplingProcessor(SpanProcessor):
-    """Buffers spans per trace until the local root ends, then forwards or drops the trace."""
+    """Buffers spans per local root until that root ends, then forwards or drops the group."""
 
     def __init__(self, downstream: SpanProcessor, config: TailSamplingConfig | None = None, *,
                  meter_provider: metrics.MeterProvider | None = None) -> None:
         self.downstream = downstream
         self.config = config or TailSamplingConfig()
         self._lock = threading.Lock()
-        self._pending: OrderedDict[int, _Pending] = OrderedDict()
+        self._pending: OrderedDict[GroupKey, _Pending] = OrderedDict()
         self._span_count = 0
-        self._decisions: OrderedDict[int, bool] = OrderedDict()
+        self._decisions: OrderedDict[GroupKey, bool] = OrderedDict()
+        # span id -> its group, for spans still open and for ended spans of undecided groups:
+        # a child joins its parent's group even when it starts after the parent ended. Capped so
+        # spans an app never ends cannot grow it without bound (a forgotten open span that ends
+        # later is placed by its parent instead).
+        self._group_of: OrderedDict[int, GroupKey] = OrderedDict()
+        self._max_tracked = 2 * self.config.max_spans
         meter = (meter_provider or metrics.get_meter_provider()).get_meter(sc.INSTRUMENTATION_SCOPE)
         self._traces = meter.create_counter(
             sc.METRIC_SAMPLING_TRACES, unit="{trace}", description="Tail-sampling decisions by reason")
@@ -131,34 +144,53 @@ class TailSamplingProcessor(SpanProcessor):
 
     # --- SpanProcessor ---------------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        ctx = span.context
+        if ctx is not None and ctx.trace_flags.sampled:
+            with self._lock:
+                group_of = self._group_of
+                group_of[ctx.span_id] = self._group_for(ctx.trace_id, ctx.span_id, span.parent)
+                if len(group_of) > self._max_tracked:
+                    group_of.popitem(last=False)
         self.downstream.on_start(span, parent_context=parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        if not span.context.trace_flags.sampled:
+        ctx = span.context
+        if not ctx.trace_flags.sampled:
             return
-        trace_id = span.context.trace_id
+        span_id = ctx.span_id
         forward: list[ReadableSpan] = []
         with self._lock:
-            known = self._decisions.get(trace_id)
-            if known is not None:  # a late span of an already decided trace
+            group = self._group_of.get(span_id)
+            if group is None or group[0] != ctx.trace_id:  # started before we were added, or forgotten
+                group = self._group_for(ctx.trace_id, span_id, span.parent)
+            known = self._decisions.get(group)
+            if known is not None:  # a late span of an already decided group
+                self._group_of.pop(span_id, None)
                 if known:
                     forward.append(span)
+                elif _span_reason(span, self.config) in _LATE_UPGRADE:
+                    # its siblings are gone, but the error itself is kept, and so is the rest of
+                    # the late work of this group (e.g. the background evaluation it belongs to)
+                    self._decisions[group] = True
+                    forward.append(span)
             else:
-                pending = self._pending.get(trace_id)
+                pending = self._pending.get(group)
                 if pending is None:
-                    pending = self._pending[trace_id] = _Pending()
+                    pending = self._pending[group] = _Pending()
                 pending.spans.append(span)
                 self._span_count += 1
-                if _is_local_root(span):
-                    forward.extend(self._settle(trace_id, span, evicted=False))
+                if span_id == group[1]:
+                    forward.extend(self._settle(group, span, evicted=False))
+                else:
+                    self._group_of[span_id] = group
                 forward.extend(self._evict_over_limits())
         for s in forward:
             self.downstream.on_end(s)
 
     def shutdown(self) -> None:
-        """Decide every trace still in flight on what it has, then shut the downstream down."""
+        """Decide every group still in flight on what it has, then shut the downstream down."""
         with self._lock:
-            forward = [s for tid in list(self._pending) for s in self._settle(tid, None, evicted=False)]
+            forward = [s for g in list(self._pending) for s in self._settle(g, None, evicted=False)]
         for s in forward:
             self.downstream.on_end(s)
         self.downstream.shutdown()
@@ -166,19 +198,33 @@ class TailSamplingProcessor(SpanProcessor):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.downstream.force_flush(timeout_millis)
 
-    # --- internals (called with the lock held) -----------------------------------------
     @property
     def in_flight(self) -> tuple[int, int]:
-        """(traces, spans) currently buffered — what the memory bound applies to."""
+        """(local-root groups, spans) currently buffered — what the memory bound applies to."""
         with self._lock:
             return len(self._pending), self._span_count
 
-    def _settle(self, trace_id: int, root: ReadableSpan | None, *, evicted: bool) -> list[ReadableSpan]:
-        pending = self._pending.pop(trace_id)
+    # --- internals (called with the lock held) -----------------------------------------
+    def _group_for(self, trace_id: int, span_id: int, parent: SpanContext | None) -> GroupKey:
+        """The group of a span with this parent: its parent's when the parent is a local span
+        we know (open, buffered, or a decided local root), else its own (it is a local root)."""
+        if parent is not None and not parent.is_remote:
+            group = self._group_of.get(parent.span_id)
+            if group is not None and group[0] == trace_id:
+                return group
+            if (trace_id, parent.span_id) in self._decisions:  # started after its root was decided
+                return trace_id, parent.span_id
+        return trace_id, span_id
+
+    def _settle(self, group: GroupKey, root: ReadableSpan | None, *, evicted: bool) -> list[ReadableSpan]:
+        pending = self._pending.pop(group)
         self._span_count -= len(pending.spans)
+        group_of = self._group_of
+        for s in pending.spans:  # ended spans need no lookup any more; open ones keep theirs
+            group_of.pop(s.context.span_id, None)
         reason = decide(pending.spans, root, self.config)
         keep = reason != REASON_DROPPED
-        self._decisions[trace_id] = keep
+        self._decisions[group] = keep
         if len(self._decisions) > _MAX_DECISIONS:
             self._decisions.popitem(last=False)
         attrs: dict[str, Any] = {sc.LLMOPS_SAMPLING_DECISION: "keep" if keep else "drop",

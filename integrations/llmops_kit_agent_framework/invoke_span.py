@@ -1,0 +1,121 @@
+"""The run's outcome on MAF's own ``invoke_agent`` span, where Azure's agent views look.
+
+App Insights' agent pages key on MAF's ``invoke_agent`` span (dependency type ``GenAI | ...``),
+so the decisions must be on it, not only on our ``llmops.governed_run`` parent. MAF creates
+that span *inside* agent middleware and hands middleware no reference to it; chat middleware
+runs while it is the current span, so the first model call captures it into the run state.
+
+When the attributes can be written differs by mode (measured on agent-framework-core 1.23):
+
+* ``stream=True``: MAF ends ``invoke_agent`` in its stream cleanup hook *after* the stream's
+  result hooks ran, so the agent middleware's completion (output check, evaluators, audit)
+  happens while it is open and :func:`publish_result` writes the final outcome.
+* ``stream=False``: MAF ends it before ``call_next()`` returns to the agent middleware, so
+  everything is written from inside the run: identity and admission on capture, cost and
+  budget decision after each model call, and the outcome at the last model call
+  (:func:`publish_outcome`) - the agent middleware runs the output check there for this reason.
+
+Only attributes, never a new span: no GenAI span is duplicated. Writes to an ended span are
+skipped (the SDK would drop them with a warning).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.trace import Span
+
+from llmops_kit.telemetry import semconv as sc
+
+if TYPE_CHECKING:
+    from llmops_kit.results import RunResult
+    from llmops_kit.safety.base import SafetyVerdict
+    from llmops_kit_agent_framework.state import RunState
+
+_INVOKE_PREFIX = f"{sc.OP_INVOKE_AGENT} "
+
+
+def capture(state: RunState, current: Span) -> None:
+    """Remember MAF's ``invoke_agent`` span (``current`` in chat middleware) and label it with the run.
+
+    A span that is ours, not recording, or not named ``invoke_agent ...`` (an agent without
+    MAF's telemetry layer) is not taken: nothing is written to a span we cannot identify.
+    """
+    if state.maf_span is not None or current is state.span or not current.is_recording():
+        return
+    name = getattr(current, "name", None)
+    if not isinstance(name, str) or not name.startswith(_INVOKE_PREFIX):
+        return
+    state.maf_span = current
+    current.set_attributes(_identity(state))
+
+
+def publish_call(state: RunState) -> None:
+    """After each model call: the run's cost so far and its budget decision."""
+    attrs: dict[str, Any] = {sc.LLMOPS_COST_USD: round(state.cost_micro / 1e6, 6)}
+    if state.budget_decision is not None:
+        attrs[sc.LLMOPS_BUDGET_DECISION] = state.budget_decision
+    _write(state, attrs)
+
+
+def publish_outcome(state: RunState, status: str, reason: str | None, *,
+                    output: SafetyVerdict | None = None) -> None:
+    """The outcome as known inside the run (last model call, budget stop, tool denial, error)."""
+    attrs: dict[str, Any] = {sc.LLMOPS_RUN_STATUS: status, sc.LLMOPS_COST_USD: round(state.cost_micro / 1e6, 6)}
+    if status != "ok" and reason:
+        attrs[sc.LLMOPS_RUN_REASON] = reason[:500]
+    if state.budget_decision is not None:
+        attrs[sc.LLMOPS_BUDGET_DECISION] = state.budget_decision
+    if output is not None:
+        attrs[sc.LLMOPS_SAFETY_OUTPUT_ACTION] = output.action
+    _write(state, attrs)
+
+
+def publish_result(state: RunState, result: RunResult) -> None:
+    """The completed run's outcome - written only while MAF's span is still open (streamed runs)."""
+    span = state.maf_span
+    if span is None or not span.is_recording():
+        return
+    attrs: dict[str, Any] = {sc.LLMOPS_RUN_STATUS: result.status, sc.LLMOPS_COST_USD: round(result.cost_usd, 6)}
+    if result.status != "ok" and result.reason:
+        attrs[sc.LLMOPS_RUN_REASON] = result.reason[:500]
+    if result.cost_source != "reported":
+        attrs[sc.LLMOPS_COST_SOURCE] = result.cost_source
+    if state.budget_decision is not None:
+        attrs[sc.LLMOPS_BUDGET_DECISION] = state.budget_decision
+    for verdict in result.safety:
+        if verdict.stage == "output":
+            attrs[sc.LLMOPS_SAFETY_OUTPUT_ACTION] = verdict.action
+    remaining = [limit.remaining for limit in result.budget.limits]
+    if remaining:
+        attrs[sc.LLMOPS_BUDGET_REMAINING] = min(remaining)
+    if result.audit is not None:
+        attrs[sc.LLMOPS_AUDIT_LOCATION] = result.audit.location
+    span.set_attributes(attrs)
+
+
+def _identity(state: RunState) -> dict[str, Any]:
+    ctx = state.ctx
+    attrs: dict[str, Any] = {sc.LLMOPS_RUN_ID: ctx.run_id}
+    if ctx.tenant_id:
+        attrs[sc.LLMOPS_TENANT_ID] = ctx.tenant_id
+    if ctx.user_id:
+        attrs[sc.LLMOPS_USER_ID] = ctx.user_id
+    if ctx.session_id:
+        attrs[sc.LLMOPS_SESSION_ID] = ctx.session_id
+    if state.workflow is not None:
+        attrs[sc.LLMOPS_WORKFLOW_RUN_ID] = state.workflow.run_id
+        attrs[sc.LLMOPS_WORKFLOW_NAME] = state.workflow.name
+    verdict = state.admission.input_verdict if state.admission is not None else None
+    if verdict is not None:
+        attrs[sc.LLMOPS_SAFETY_INPUT_ACTION] = verdict.action
+        attrs[sc.LLMOPS_SAFETY_STATUS] = verdict.status
+        if "fail_open" in verdict.findings:
+            attrs[sc.LLMOPS_SAFETY_FAIL_OPEN] = True
+    return attrs
+
+
+def _write(state: RunState, attrs: dict[str, Any]) -> None:
+    span = state.maf_span
+    if span is not None and span.is_recording():
+        span.set_attributes(attrs)
