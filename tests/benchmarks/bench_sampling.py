@@ -2,8 +2,10 @@
 
 Each trace is a governed-run shape (root + 5 children: guardrail, 2 chats, tool, eval).
 Compared: the downstream processor alone (BatchSpanProcessor to a discarding exporter), and
-the tail sampler in front of it at ratio 0.1 and 1.0. Memory: tracemalloc while N traces are
-in flight (children ended, roots open), with and without the max_traces bound biting.
+the tail sampler in front of it at ratio 0.1 and 1.0. Then several governed runs (local roots)
+per trace under one remote parent, as an incoming request carries: each run is decided on its
+own, and the table checks that every erroring run was exported whole. Memory: tracemalloc while
+N traces are in flight (children ended, roots open), with and without the max_traces bound biting.
 
     python tests/benchmarks/bench_sampling.py
 """
@@ -23,7 +25,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult  # noqa: E402
-from opentelemetry.trace import set_span_in_context  # noqa: E402
+from opentelemetry.trace import (  # noqa: E402
+    NonRecordingSpan,
+    SpanContext,
+    TraceFlags,
+    set_span_in_context,
+)
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
@@ -91,10 +98,75 @@ def throughput(console: Console) -> None:
     console.print(table)
 
 
+class Count(SpanExporter):
+    """Counts exported run roots by status, to check no erroring run was lost."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+        self.error_runs = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.spans += len(spans)
+        self.error_runs += sum(1 for s in spans if (s.attributes or {}).get(sc.LLMOPS_RUN_STATUS) == "error")
+        return SpanExportResult.SUCCESS
+
+
+def _run_remote(tp: TracerProvider, requests: int, runs: int, error_every: int) -> tuple[float, int]:
+    """``requests`` incoming requests (remote parents), ``runs`` governed runs in each."""
+    tracer = tp.get_tracer("bench")
+    errors = 0
+    t0 = time.perf_counter()
+    for r in range(requests):
+        remote = SpanContext(trace_id=(r + 1) * 0x9E3779B97F4A7C15_9E3779B97F4A7C15 & ((1 << 128) - 1),
+                             span_id=r + 1, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+        request = set_span_in_context(NonRecordingSpan(remote))
+        for k in range(runs):
+            root = tracer.start_span("invoke_agent support", context=request)
+            ctx = set_span_in_context(root)
+            for name in CHILDREN:
+                tracer.start_span(name, context=ctx).end()
+            failed = (r * runs + k) % error_every == error_every - 1  # the last run of a request
+            errors += failed
+            root.set_attribute(sc.LLMOPS_RUN_STATUS, "error" if failed else "ok")
+            root.end()
+    return time.perf_counter() - t0, errors
+
+
+def remote_parent(console: Console) -> None:
+    requests, runs = TRACES // 2, 2
+    mp = MeterProvider()
+    setups = {
+        "downstream only": lambda p: p,
+        "tail sampling, ratio 0.1": lambda p: wrap_with_tail_sampling(p, ratio=0.1, meter_provider=mp),
+    }
+    table = Table(title=f"{requests} requests (remote parents) x {runs} runs x 6 spans, median of {REPEATS}; "
+                        "every 10th run errors, always the second of its request")
+    for col in ("setup", "µs / run", "ratio vs downstream only", "spans exported", "error runs exported"):
+        table.add_column(col, justify="right" if col != "setup" else "left")
+    base = 0.0
+    for name, factory in setups.items():
+        times, exported, kept_errors, errors = [], 0, 0, 0
+        for _ in range(REPEATS):
+            exporter = Count()
+            tp = TracerProvider()
+            tp.add_span_processor(factory(BatchSpanProcessor(exporter, max_queue_size=100_000)))
+            t, errors = _run_remote(tp, requests, runs, error_every=10)
+            times.append(t)
+            tp.shutdown()
+            exported, kept_errors = exporter.spans, exporter.error_runs
+        median = statistics.median(times)
+        base = base or median
+        table.add_row(name, f"{median / (requests * runs) * 1e6:.1f}", f"{median / base:.2f}x", f"{exported:,}",
+                      f"{kept_errors:,} of {errors:,}")
+        if kept_errors != errors:
+            raise SystemExit(f"{name}: {errors - kept_errors} erroring runs were not exported")
+    console.print(table)
+
+
 def memory(console: Console) -> None:
     table = Table(title="memory while traces are in flight (5 ended children each, roots still open)")
     for col in ("traces opened", "max_traces", "buffered traces", "buffered spans", "KiB held",
-                "bytes / buffered span", "evicted"):
+                "bytes / buffered span", "evicted", "tracked span ids"):
         table.add_column(col, justify="right")
     for opened, bound in ((500, 10_000), (2000, 10_000), (2000, 500), (8000, 500)):
         tp = TracerProvider()
@@ -121,7 +193,8 @@ def memory(console: Console) -> None:
         sampler_bytes = max(0, held - per_root)
         table.add_row(f"{opened:,}", f"{bound:,}", f"{traces:,}", f"{spans:,}",
                       f"{sampler_bytes / 1024:,.0f}",
-                      f"{sampler_bytes / max(1, spans):,.0f}", f"{opened - traces:,}")
+                      f"{sampler_bytes / max(1, spans):,.0f}", f"{opened - traces:,}",
+                      f"{sampler.tracked_spans:,}")
         for r in roots:
             r.end()
         tp.shutdown()
@@ -153,9 +226,11 @@ def _root_bytes(opened: int) -> int:
 def main() -> None:
     console = Console(width=140)
     throughput(console)
+    remote_parent(console)
     memory(console)
     console.print("Ended child spans are referenced by the buffer until their root ends: that is the memory "
-                  "tail sampling costs, and max_traces / max_spans cap it (oldest trace decided early).")
+                  "tail sampling costs, and max_traces / max_spans cap it (oldest trace decided early). "
+                  "Open spans also keep a span-id entry (to place their children), capped at 2 x max_spans.")
 
 
 if __name__ == "__main__":

@@ -204,6 +204,13 @@ class TailSamplingProcessor(SpanProcessor):
         with self._lock:
             return len(self._pending), self._span_count
 
+    @property
+    def tracked_spans(self) -> int:
+        """Span ids remembered to place children (open spans + buffered ones), capped at
+        ``2 * max_spans``: the sampler's other memory cost besides the buffer."""
+        with self._lock:
+            return len(self._group_of)
+
     # --- internals (called with the lock held) -----------------------------------------
     def _group_for(self, trace_id: int, span_id: int, parent: SpanContext | None) -> GroupKey:
         """The group of a span with this parent: its parent's when the parent is a local span
