@@ -326,6 +326,7 @@ class RunGovernor:
             ectx.documents = list(reply.documents)
         ectx.metadata.setdefault("_span", span)
         ectx.metadata.setdefault("response_id", reply.response_id)
+        ectx.metadata.setdefault("_tenant_id", ctx.tenant_id)  # background scores are audited per tenant
         flagged = bool(admission.input_verdict and admission.input_verdict.findings)
         try:
             results = await runner.evaluate(query, reply.text, ectx, flagged=flagged)

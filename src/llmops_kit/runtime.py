@@ -83,7 +83,7 @@ def build_runtime(
     budget = budget or _build_budget(settings, telemetry, backends)
     runtime = Runtime(settings, telemetry, safety, audit, budget, pricing, tokens, backends=backends)
     _observe_audit_spool(telemetry, audit)
-    runtime.evaluation = _build_evaluation(settings, evaluators, telemetry)
+    runtime.evaluation = _build_evaluation(settings, evaluators, telemetry, audit)
     backends.setdefault("safety", getattr(safety, "name", type(safety).__name__))
     backends.setdefault("audit", getattr(audit, "name", type(audit).__name__))
     backends.setdefault("budget", getattr(budget, "name", type(budget).__name__))
@@ -194,7 +194,9 @@ def _threshold_emitter(telemetry: Telemetry) -> Any:
     return emit
 
 
-def _build_evaluation(settings: Settings, evaluators: Sequence[Evaluator] | None, telemetry: Telemetry) -> Any:
+def _build_evaluation(
+    settings: Settings, evaluators: Sequence[Evaluator] | None, telemetry: Telemetry, audit: AuditSink | None = None
+) -> Any:
     if settings.evaluation_mode == "off":
         return None
     from llmops_kit.evaluation.runner import EvaluationRunner
@@ -209,10 +211,23 @@ def _build_evaluation(settings: Settings, evaluators: Sequence[Evaluator] | None
 
             evaluators.append(EmbeddingRelevance(SentenceEncoder()))
 
-    def on_result(result: Any, context: Any) -> None:  # background mode: emit when scored
-        span = context.metadata.get("_span") if context is not None else None
-        telemetry.emit_evaluation(result, span, context.metadata.get("response_id") if context else None,
+    async def on_result(result: Any, context: Any) -> None:
+        """Background mode: a score arrives after the run's audit record was written, so it is
+        emitted now and audited as a follow-up record in the same hash chain."""
+        meta = context.metadata if context is not None else {}
+        telemetry.emit_evaluation(result, meta.get("_span"), meta.get("response_id"),
                                   getattr(context, "agent_name", None))
+        if audit is not None:
+            from datetime import datetime, timezone
+
+            await audit.append({
+                "schema": "llmops.audit.evaluation/1",
+                "timestamp": datetime.now(timezone.utc).isoformat(),
+                "run_id": getattr(context, "run_id", None),
+                "agent": getattr(context, "agent_name", None),
+                "tenant_id": meta.get("_tenant_id"),
+                "evaluations": [result.to_dict()],
+            })
 
     if settings.evaluation_gate:
         # EVALUATION_GATE: every evaluator gates; gated evaluators run inline even in background mode,

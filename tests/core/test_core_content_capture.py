@@ -82,3 +82,22 @@ async def test_evaluation_explanations_never_carry_response_content(make_runtime
     assert not any(card in e.explanation for e in result.evaluations)
     exported = [str(r.log_record.attributes) for r in captured.logs.get_finished_logs()]
     assert exported and not any(card in x for x in exported)
+
+
+async def test_background_scores_are_audited_after_the_run(make_runtime, captured):
+    import json
+
+    from llmops_kit.audit.verify import verify_dir
+
+    rt = make_runtime(evaluation_mode="background")
+    result = await ProductionAgent(reply, name="a", runtime=rt).run("hello", tenant_id="t1")
+    assert result.status == "ok" and result.evaluations == []  # not waited for
+    await rt.aclose()  # drains the background scoring, then flushes the audit trail
+    lines = [json.loads(x)["record"] for f in sorted(rt.settings.resolved_audit_dir.glob("*.jsonl"))
+             for x in f.read_text().splitlines() if x.strip()]
+    follow_ups = [r for r in lines if r.get("schema") == "llmops.audit.evaluation/1"]
+    assert follow_ups and {r["run_id"] for r in follow_ups} == {result.run_id}
+    assert all(r["tenant_id"] == "t1" and r["evaluations"][0]["name"] for r in follow_ups)
+    assert all(report.ok for report in verify_dir(rt.settings.resolved_audit_dir))
+    events = [r for r in captured.logs.get_finished_logs() if r.log_record.event_name == "gen_ai.evaluation.result"]
+    assert len(events) == len(follow_ups)
