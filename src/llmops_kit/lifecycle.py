@@ -109,6 +109,8 @@ class RunGovernor:
             return await self._check_input(ctx, query, documents), None
         if getattr(self.runtime.safety, "runs_inline", False) is True:
             verdict = await self._check_input(ctx, query, documents)
+            if not verdict.allowed:  # blocked: nothing will be spent, so hold nothing
+                return verdict, None
             return verdict, await self._reserve(ctx, query, model)
         budget = asyncio.ensure_future(self._reserve(ctx, query, model))
         try:
