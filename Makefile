@@ -24,6 +24,7 @@ demo: install
 test: install peers
 	@$(BIN)/ruff check src integrations tests samples scripts monitoring
 	@$(BIN)/python scripts/gen_monitoring.py --check
+	@$(BIN)/python scripts/gen_config_table.py --check || { echo "README configuration table is stale: run python scripts/gen_config_table.py"; exit 1; }
 	@$(BIN)/python -m pytest -q
 
 bench: install peers
