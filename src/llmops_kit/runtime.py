@@ -109,16 +109,13 @@ def _build_tokens() -> TokenCounter:
 
 
 def _build_safety(settings: Settings, backends: dict[str, str]) -> SafetyGuard:
+    from llmops_kit.safety.factory import guard_from_settings
+
     if settings.content_safety_endpoint:
-        from llmops_kit.safety.azure import AzureContentSafetyGuard
-
         backends["safety"] = f"azure-content-safety ({settings.content_safety_endpoint})"
-        return AzureContentSafetyGuard.from_settings(settings)
-    from llmops_kit.safety.local import LocalSafetyAnalyzer
-
-    backends["safety"] = "local-heuristic (offline)"
-    return LocalSafetyAnalyzer(thresholds=settings.safety_thresholds,
-                               block_pii_in_output=settings.safety_block_pii_in_output)
+    else:
+        backends["safety"] = "local-heuristic (offline)"
+    return guard_from_settings(settings)
 
 
 def _build_audit(settings: Settings, backends: dict[str, str]) -> AuditSink:
