@@ -93,7 +93,6 @@ class MAFAgentAdapter:
                     state.mark_first_token()
             response = await stream.get_final_response()
         calls = state.model_calls
-        _record_call_metrics(ctx, calls)
         return AgentReply(
             text=response.text or "",
             usage=usage_of(response),
@@ -103,28 +102,15 @@ class MAFAgentAdapter:
             tool_calls=list(state.tool_calls),
             ttft_s=state.ttft_s,
             response_id=str(response.response_id) if response.response_id else None,
-            metadata={"llmops.model_calls_recorded": True},
+            # MAF's own instrumentation records tokens and duration per call; the pipeline adds cost only
+            metadata={"llmops.framework_records_usage": _maf_records_usage()},
         )
 
 
-def _record_call_metrics(ctx: RunContext, calls: list[ModelCallRecord]) -> None:
-    """Cost per call always; tokens and duration only when MAF's own instrumentation is off (no double count)."""
-    runtime = ctx.runtime
-    if runtime is None:
-        return
+def _maf_records_usage() -> bool:
     from agent_framework.observability import OBSERVABILITY_SETTINGS
 
-    maf_metrics = bool(OBSERVABILITY_SETTINGS.ENABLED)
-    for call in calls:
-        try:
-            cost = runtime.pricing.cost_micro_usd(call.model, call.usage) / 1e6 if call.usage.reported else None
-        except LookupError:
-            cost = None
-        runtime.telemetry.record_model_call(
-            model=call.model, provider=call.provider, usage=None if maf_metrics else call.usage,
-            duration_s=None if maf_metrics else call.duration_s, cost_usd=cost, ttft_s=call.ttft_s,
-            agent=call.agent_name,
-        )
+    return bool(OBSERVABILITY_SETTINGS.ENABLED)
 
 
 def adapt_agent(agent: Any, name: str | None = None) -> MAFAgentAdapter:

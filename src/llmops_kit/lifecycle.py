@@ -407,6 +407,9 @@ class RunGovernor:
         tel.record_run(agent=ctx.agent_name, status=result.status, tenant=ctx.tenant_id,
                        duration_s=result.latency_ms / 1000)
         if reply is not None and not reply.metadata.get("llmops.model_calls_recorded"):
+            # a framework whose own instrumentation already records tokens and duration (MAF)
+            # leaves only the cost to us: never count a token twice
+            framework_usage = bool(reply.metadata.get("llmops.framework_records_usage"))
             calls = reply.model_calls or [None]
             for call in calls:
                 model = (call.model if call else None) or result.model
@@ -415,10 +418,12 @@ class RunGovernor:
                     cost = self.runtime.pricing.cost_micro_usd(model, usage) / 1e6 if usage and usage.reported else None
                 except LookupError:
                     cost = None
+                duration = (call.duration_s if call else None) or result.latency_ms / 1000
                 tel.record_model_call(
                     model=model, provider=(call.provider if call else reply.provider) or "openai",
-                    usage=usage, duration_s=(call.duration_s if call else None) or result.latency_ms / 1000,
-                    cost_usd=cost, ttft_s=(call.ttft_s if call else reply.ttft_s), agent=ctx.agent_name,
+                    usage=None if framework_usage else usage, duration_s=None if framework_usage else duration,
+                    cost_usd=cost, ttft_s=(call.ttft_s if call else reply.ttft_s),
+                    agent=(call.agent_name if call and call.agent_name else ctx.agent_name),
                 )
         if not span.is_recording():
             return
