@@ -70,11 +70,12 @@ def verify(
             reports = verify_dir(path)
             source = str(path)
     except (FileNotFoundError, ValueError) as exc:
-        console.print(f"[red]audit verify: {exc}[/red]")
+        console.print(f"[red]audit verify: {exc}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
     except Exception as exc:
         msg = (str(exc).splitlines() or [""])[0][:300]
-        console.print(f"[red]audit verify: cannot read the audit trail: {type(exc).__name__}: {msg}[/red]")
+        console.print(f"[red]audit verify: cannot read the audit trail: {type(exc).__name__}: {msg}[/red]",
+                      soft_wrap=True)
         raise typer.Exit(2) from None
     if not render(reports, source, console):
         raise typer.Exit(1)

@@ -35,7 +35,7 @@ def _settings(env_file: Path | None) -> Any:
     try:
         return Settings.load(env_file=env_file)
     except SettingsError as exc:
-        _console().print(f"[red]configuration error:[/] {exc}")
+        _console().print(f"[red]configuration error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -89,7 +89,7 @@ def show(
     try:
         state, ledger_name = asyncio.run(run())
     except (BudgetPolicyError, ValueError) as exc:
-        _console().print(f"[red]budget error:[/] {exc}")
+        _console().print(f"[red]budget error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
     if not state.limits:
         _console().print("no budget limits apply (set DAILY_COST_BUDGET_USD, … or `llmops-kit budget set`)")
@@ -132,7 +132,7 @@ def set_limit(
     try:
         parsed = parse_limit(entry, "budget set")
     except BudgetPolicyError as exc:
-        _console().print(f"[red]{exc}[/]")
+        _console().print(f"[red]{exc}[/]", soft_wrap=True)
         raise typer.Exit(2) from None
     stored = (
         parsed.to_dict()
@@ -162,7 +162,7 @@ def set_limit(
     try:
         count = asyncio.run(run())
     except ValueError as exc:
-        _console().print(f"[red]budget error:[/] {exc}")
+        _console().print(f"[red]budget error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
     what = "removed" if remove else "set"
     _console().print(

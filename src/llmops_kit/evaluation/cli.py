@@ -123,7 +123,7 @@ def run_command(
     try:
         results = asyncio.run(_run(cases, agent, concurrency, min_pass_rate, console))
     except (CasesError, ValueError, ImportError) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from exc
     _print(results, console)
     data = results.to_dict()
@@ -155,7 +155,7 @@ def diff_command(
     try:
         rows = diff_results(load_results(old), load_results(new))
     except ValueError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from exc
     table = Table(title=f"{old.name} → {new.name}")
     for col in ("case", "change", "old", "new", "score deltas"):

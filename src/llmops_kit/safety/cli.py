@@ -34,7 +34,7 @@ def _guard(env_file: Path | None, offline: bool) -> Any:
     try:
         settings = Settings.load(env_file=env_file)
     except SettingsError as exc:
-        Console(stderr=True).print(f"[red]configuration error:[/] {exc}")
+        Console(stderr=True).print(f"[red]configuration error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
     if offline:
         return LocalSafetyAnalyzer(thresholds=settings.safety_thresholds,
