@@ -12,7 +12,7 @@ from llmops_kit_agent_framework.chat_middleware import LLMOpsChatMiddleware
 from llmops_kit_agent_framework.middleware import LLMOpsMiddleware, llmops_middleware
 from llmops_kit_agent_framework.runtime_ref import RuntimeRef
 from llmops_kit_agent_framework.state import run_as
-from llmops_kit_agent_framework.tool_policy import LLMOpsToolMiddleware, ToolDeniedError, ToolPolicy
+from llmops_kit_agent_framework.tool_policy import ToolDeniedError, ToolPolicy
 from llmops_kit_agent_framework.workflow import WorkflowResult, WorkflowRun, workflow_run
 
 __all__ = [
@@ -20,7 +20,6 @@ __all__ = [
     "LLMOpsAgentMiddleware",
     "LLMOpsChatMiddleware",
     "LLMOpsMiddleware",
-    "LLMOpsToolMiddleware",
     "RuntimeRef",
     "ToolDeniedError",
     "ToolPolicy",

@@ -17,24 +17,28 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agent_framework import ChatContext, ChatMiddleware, FunctionInvocationContext, FunctionMiddleware
+from agent_framework import ChatContext, ChatMiddleware
 from opentelemetry import trace
 
-from llmops_kit.agent import AgentReply, ModelCallRecord, RunContext, ToolCallRecord
+from llmops_kit.agent import AgentReply, ModelCallRecord, RunContext
 from llmops_kit.usage import TokenUsage
-from llmops_kit_agent_framework import invoke_span
+from llmops_kit_agent_framework import invoke_span, tool_calls
 from llmops_kit_agent_framework.state import RunState, bind_run, current_run
 from llmops_kit_agent_framework.usage import usage_of
 
 
 class _CallCollector(ChatMiddleware):
-    """Records each model call of the run it is bound to (usage from the call's final response)."""
+    """Records each model call of the run it is bound to (usage from the call's final response)
+    and the tool calls it asks for (see ``tool_calls``: no function middleware is needed)."""
 
     async def process(self, context: ChatContext, call_next: Callable[[], Awaitable[None]]) -> None:
         state = current_run()
         started = time.perf_counter()
+        telemetry = _telemetry(state)
         if state is not None:  # MAF's invoke_agent is current here: label it with the run's ids
             invoke_span.capture(state, trace.get_current_span())
+            if state.tool_calls and telemetry is not None:
+                tool_calls.note_results(state, context.messages, telemetry)
         await call_next()
         if state is None:
             return
@@ -48,6 +52,8 @@ class _CallCollector(ChatMiddleware):
                 usage=usage_of(response) or TokenUsage(reported=False), provider=provider,
                 duration_s=time.perf_counter() - started, agent_name=state.ctx.agent_name,
             ))
+            if telemetry is not None:
+                tool_calls.note_requests(state, response, telemetry)
 
         if context.stream:
             context.stream_result_hooks.append(lambda response: record(response))
@@ -55,19 +61,9 @@ class _CallCollector(ChatMiddleware):
             record(context.result)
 
 
-class _ToolCollector(FunctionMiddleware):
-    async def process(
-        self, context: FunctionInvocationContext, call_next: Callable[[], Awaitable[None]]
-    ) -> None:
-        state = current_run()
-        entry = ToolCallRecord(name=getattr(context.function, "name", None) or "unknown")
-        if state is not None:
-            state.tool_calls.append(entry)
-        try:
-            await call_next()
-        except Exception as exc:
-            entry.error = f"{type(exc).__name__}: {str(exc)[:200]}"
-            raise
+def _telemetry(state: RunState | None) -> Any:
+    runtime = state.ctx.runtime if state is not None else None
+    return runtime.telemetry if runtime is not None else None
 
 
 class MAFAgentAdapter:
@@ -80,7 +76,7 @@ class MAFAgentAdapter:
             raise TypeError(f"adapt_agent: {type(agent).__name__} has no run(); pass a MAF Agent")
         self.agent = agent
         self.name = name or getattr(agent, "name", None) or getattr(agent, "id", None) or "agent"
-        self._middleware = [_CallCollector(), _ToolCollector()]
+        self._middleware = [_CallCollector()]
 
     async def invoke(self, query: str, ctx: RunContext) -> AgentReply:
         from opentelemetry.trace import INVALID_SPAN
@@ -92,6 +88,9 @@ class MAFAgentAdapter:
                 if state.ttft_s is None and getattr(update, "text", None):
                     state.mark_first_token()
             response = await stream.get_final_response()
+        telemetry = _telemetry(state)
+        if state.tool_calls and telemetry is not None:  # results of a loop that ended on tools
+            tool_calls.note_results(state, response.messages, telemetry)
         calls = state.model_calls
         return AgentReply(
             text=response.text or "",

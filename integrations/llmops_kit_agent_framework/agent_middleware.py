@@ -21,7 +21,6 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-import uuid
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -39,11 +38,12 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
 from llmops_kit.agent import AgentReply, RunContext
+from llmops_kit.ids import new_id
 from llmops_kit.lifecycle import sanitize_text
 from llmops_kit.results import RunResult
 from llmops_kit.safety.base import SafetyVerdict
 from llmops_kit.telemetry import semconv as sc
-from llmops_kit_agent_framework import invoke_span
+from llmops_kit_agent_framework import invoke_span, tool_calls
 from llmops_kit_agent_framework.responses import agent_reply, agent_stream, messages_text, stream_error
 from llmops_kit_agent_framework.runtime_ref import RuntimeRef
 from llmops_kit_agent_framework.state import RunState, bind_run, current_identity
@@ -171,6 +171,8 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
         """Output check + lifecycle completion; returns a replacement when the answer is blocked."""
         if state.completed:
             return None
+        if state.tool_calls:  # a loop that ended on tools: their results are only in the final response
+            tool_calls.note_results(state, response.messages, self._ref.get().telemetry)
         reply = _reply(state, response)
         status, reason = "ok", None
         if state.budget_denied_reason is not None:
@@ -257,7 +259,7 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
             metadata["workflow_run_id"] = workflow.run_id
             metadata["workflow"] = workflow.name
         ctx = RunContext(
-            run_id=uuid.uuid4().hex, agent_name=agent_name, user_id=who.user_id if who else None,
+            run_id=new_id(), agent_name=agent_name, user_id=who.user_id if who else None,
             tenant_id=who.tenant_id if who else None, session_id=str(session_id) if session_id else None,
             max_output_tokens=runtime.settings.max_output_tokens, metadata=metadata, runtime=runtime,
         )

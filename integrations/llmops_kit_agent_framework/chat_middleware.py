@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,13 +28,15 @@ from opentelemetry.trace import Span
 
 from llmops_kit.agent import ModelCallRecord
 from llmops_kit.budget.base import BudgetAmount, BudgetReservation, BudgetSubject
+from llmops_kit.ids import new_id
 from llmops_kit.runtime import Runtime
 from llmops_kit.telemetry import semconv as sc
 from llmops_kit.usage import TokenUsage
-from llmops_kit_agent_framework import invoke_span
+from llmops_kit_agent_framework import invoke_span, tool_calls
 from llmops_kit_agent_framework.responses import chat_reply, chat_stream, stream_error
 from llmops_kit_agent_framework.runtime_ref import RuntimeRef
 from llmops_kit_agent_framework.state import RunState, current_identity, current_run
+from llmops_kit_agent_framework.tool_policy import ToolGate, ToolPolicy
 from llmops_kit_agent_framework.usage import usage_of
 
 log = logging.getLogger("llmops_kit_agent_framework.chat")
@@ -59,10 +60,11 @@ class _Call:
 
 
 class LLMOpsChatMiddleware(ChatMiddleware):
-    """Budget reservation/settlement, per-call metrics and cost for every model call."""
+    """Budget reservation/settlement, per-call metrics and cost, and the tool calls of every model call."""
 
-    def __init__(self, runtime: RuntimeRef) -> None:
+    def __init__(self, runtime: RuntimeRef, tool_policy: ToolPolicy | None = None) -> None:
         self._ref = runtime
+        self.tools = ToolGate(runtime, tool_policy)
 
     async def process(self, context: ChatContext, call_next: Callable[[], Awaitable[None]]) -> None:
         runtime = self._ref.get()
@@ -72,6 +74,8 @@ class LLMOpsChatMiddleware(ChatMiddleware):
                      time.perf_counter(), None)
         if state is not None:
             invoke_span.capture(state, call.span)
+            if state.tool_calls:  # the previous round's tool results are in this call's prompt
+                tool_calls.note_results(state, context.messages, runtime.telemetry)
         call.reservation = await self._reserve(call, context)
         if call.reservation is not None and not call.reservation.granted:
             self._stop_for_budget(call, context)
@@ -83,6 +87,7 @@ class LLMOpsChatMiddleware(ChatMiddleware):
             raise
         if not context.stream:
             await self._finish(call, context.result, None)
+            await self.tools.admit(state, context.result)  # raises ToolDeniedError before MAF runs a tool
             if state is not None and state.on_last_call is not None and _is_last_call(context.result):
                 await state.on_last_call()
             return
@@ -94,6 +99,7 @@ class LLMOpsChatMiddleware(ChatMiddleware):
 
         async def on_final(response: ChatResponse) -> None:
             await self._finish(call, response, None)
+            await self.tools.admit(state, response)  # MAF runs the calls only after this hook
             return None
 
         async def on_cleanup() -> None:
@@ -231,7 +237,7 @@ def _is_last_call(response: Any) -> bool:
 
 
 def _subject(state: RunState | None, model: str) -> BudgetSubject:
-    call_id = uuid.uuid4().hex
+    call_id = new_id()
     if state is not None:
         ctx = state.ctx
         return BudgetSubject(tenant_id=ctx.tenant_id, user_id=ctx.user_id, agent=ctx.agent_name,

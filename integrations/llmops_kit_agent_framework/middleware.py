@@ -1,6 +1,6 @@
 """``llmops_middleware()``: the one call that governs a MAF agent.
 
-Returns agent, chat and function middleware sharing one runtime, for
+Returns agent and chat middleware sharing one runtime, for
 ``Agent(client, ..., middleware=llmops_middleware())`` or per run
 ``agent.run(..., middleware=llmops_middleware())``. With ``runtime=None`` the runtime is built
 from ``Settings.load()`` on the first run, not at construction.
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from llmops_kit_agent_framework.agent_middleware import LLMOpsAgentMiddleware, ResultCallback
 from llmops_kit_agent_framework.chat_middleware import LLMOpsChatMiddleware
 from llmops_kit_agent_framework.runtime_ref import RuntimeRef
-from llmops_kit_agent_framework.tool_policy import LLMOpsToolMiddleware, ToolPolicy
+from llmops_kit_agent_framework.tool_policy import ToolPolicy
 
 if TYPE_CHECKING:
     from llmops_kit.config import Settings
@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 
 
 class LLMOpsMiddleware(list):  # type: ignore[type-arg]
-    """A plain list of the three middleware (MAF accepts any sequence), plus the runtime they share."""
+    """A plain list of the middleware (MAF accepts any sequence), plus the runtime they share.
+
+    There is no function middleware: tool calls are recorded and the tool policy applied by
+    the chat middleware, from the model reply that asks for them, before MAF executes any.
+    """
 
     def __init__(self, items: list[Any], runtime: RuntimeRef) -> None:
         super().__init__(items)
@@ -50,7 +54,6 @@ def llmops_middleware(
     ref = runtime if isinstance(runtime, RuntimeRef) else RuntimeRef(runtime, settings=settings)
     items: list[Any] = [
         LLMOpsAgentMiddleware(ref, check_output=check_output, on_result=on_result),
-        LLMOpsChatMiddleware(ref),
-        LLMOpsToolMiddleware(ref, tool_policy),
+        LLMOpsChatMiddleware(ref, tool_policy),
     ]
     return LLMOpsMiddleware(items, ref)

@@ -1,28 +1,28 @@
-"""Tool allow/deny policy and tool-call recording, as MAF function middleware.
+"""Tool allow/deny policy, applied to the tool calls a model asks for before MAF runs them.
 
-A denied or unsafe tool call raises ``MiddlewareFailure``: MAF's explicit fail-closed
-escape, which cancels the tool batch and reaches the caller of ``agent.run()``. (An ordinary
-exception would be turned into a tool-error result and the loop would carry on - fail-open.)
-Every tool call, allowed or not, is recorded on the run for the audit record and for
-tool-called evaluators.
+A denied or unsafe tool call raises ``ToolDeniedError`` (a ``MiddlewareFailure``: MAF's
+explicit fail-closed escape) from the chat middleware, which ends the tool loop and reaches
+the caller of ``agent.run()`` before any call of the batch executes. Every tool call, allowed
+or not, is recorded on the run for the audit record and for tool-called evaluators.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from agent_framework import FunctionInvocationContext, FunctionMiddleware, MiddlewareFailure
+from agent_framework import MiddlewareFailure
 from opentelemetry import trace
 
 from llmops_kit.agent import ToolCallRecord
 from llmops_kit.telemetry import semconv as sc
-from llmops_kit_agent_framework import invoke_span
+from llmops_kit_agent_framework import invoke_span, tool_calls
 from llmops_kit_agent_framework.runtime_ref import RuntimeRef
-from llmops_kit_agent_framework.state import current_run
+
+if TYPE_CHECKING:
+    from llmops_kit_agent_framework.state import RunState
 
 log = logging.getLogger("llmops_kit_agent_framework.tools")
 
@@ -81,8 +81,14 @@ class ToolPolicy:
         return None
 
 
-class LLMOpsToolMiddleware(FunctionMiddleware):
-    """Applies a :class:`ToolPolicy` (optional) and records every tool call on the run."""
+class ToolGate:
+    """Applies a :class:`ToolPolicy` (optional) to the tool calls a model reply asks for.
+
+    Runs in the chat middleware right after the model call, *before* MAF executes any call
+    of the batch: a denied call raises :class:`ToolDeniedError` there, so neither it nor the
+    other calls of the same batch run, and the model is not called again. Every requested
+    call is recorded on the run (see ``tool_calls``), allowed or not.
+    """
 
     def __init__(self, runtime: RuntimeRef, policy: ToolPolicy | None = None) -> None:
         self._ref = runtime
@@ -100,53 +106,44 @@ class LLMOpsToolMiddleware(FunctionMiddleware):
             self._settings_read = True
         return self._from_settings
 
-    async def process(
-        self, context: FunctionInvocationContext, call_next: Callable[[], Awaitable[None]]
-    ) -> None:
-        name = getattr(context.function, "name", None) or "unknown"
-        state = current_run()
+    async def admit(self, state: RunState | None, response: Any) -> None:
+        """Record the reply's tool calls and refuse the batch if policy denies one of them."""
+        if state is None:
+            return
         runtime = self._ref.get()
-        capture = runtime.telemetry.capture_content
-        arguments = _arguments_json(context.arguments)
-        record = ToolCallRecord(name=name, call_id=_call_id(context),
-                                arguments=runtime.telemetry.content(arguments) if capture else None)
-        if state is not None:
-            state.tool_calls.append(record)
+        requested = tool_calls.note_requests(state, response, runtime.telemetry)
         policy = self.policy
-        if policy is not None:
+        if not requested or policy is None:
+            return
+        agent = state.ctx.agent_name
+        for record, arguments in requested:
+            name = record.name
             reason = policy.decide(name) or await self._check_arguments(policy, arguments, name)
-            agent = state.ctx.agent_name if state else None
             runtime.telemetry.record_guardrail("tool", "block" if reason else "allow", "tool_policy",
                                                reason, agent)
             if reason:
-                record.error = f"denied: {reason}"
-                if state is not None and state.tool_denied_reason is None:
-                    state.tool_denied_reason = f"tool_denied: {name} {reason}"
-                    invoke_span.publish_outcome(state, "error", state.tool_denied_reason)  # MAF ends it next
-                span = trace.get_current_span()
-                if span.is_recording():
-                    span.add_event(sc.EVENT_GUARDRAIL_DECISION, {
-                        sc.LLMOPS_GUARDRAIL_STAGE: "tool", sc.LLMOPS_GUARDRAIL_ACTION: "block",
-                        sc.LLMOPS_GUARDRAIL_KIND: "tool_policy", sc.GEN_AI_TOOL_NAME: name,
-                        sc.LLMOPS_RUN_REASON: reason,
-                    })
+                self._deny(state, record, reason)
                 raise ToolDeniedError(name, reason)
-        try:
-            await call_next()
-        except MiddlewareFailure:
-            raise
-        except Exception as exc:
-            record.error = f"{type(exc).__name__}: {str(exc)[:200]}"
-            raise
-        if capture:
-            record.result = runtime.telemetry.content(_result_text(context.result))
 
-    async def _check_arguments(self, policy: ToolPolicy, arguments: str, name: str) -> str | None:
+    def _deny(self, state: RunState, record: ToolCallRecord, reason: str) -> None:
+        record.error = f"denied: {reason}"
+        if state.tool_denied_reason is None:
+            state.tool_denied_reason = f"tool_denied: {record.name} {reason}"
+            invoke_span.publish_outcome(state, "error", state.tool_denied_reason)  # MAF ends it next
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.add_event(sc.EVENT_GUARDRAIL_DECISION, {
+                sc.LLMOPS_GUARDRAIL_STAGE: "tool", sc.LLMOPS_GUARDRAIL_ACTION: "block",
+                sc.LLMOPS_GUARDRAIL_KIND: "tool_policy", sc.GEN_AI_TOOL_NAME: record.name,
+                sc.LLMOPS_RUN_REASON: reason,
+            })
+
+    async def _check_arguments(self, policy: ToolPolicy, arguments: Any, name: str) -> str | None:
         if not policy.check_arguments:
             return None
         runtime = self._ref.get()
         try:
-            verdict = await runtime.safety.check_input(arguments)
+            verdict = await runtime.safety.check_input(tool_calls.arguments_text(arguments))
         except Exception as exc:
             log.warning("tool argument safety check failed for %s: %s", name, type(exc).__name__)
             runtime.telemetry.safety_unavailable.add(1, {sc.LLMOPS_GUARDRAIL_STAGE: "tool"})
@@ -158,28 +155,3 @@ class LLMOpsToolMiddleware(FunctionMiddleware):
         if not verdict.allowed:
             return f"unsafe arguments ({verdict.reason or 'blocked'})"
         return None
-
-
-def _arguments_json(arguments: Any) -> str:
-    if hasattr(arguments, "model_dump"):
-        arguments = arguments.model_dump()
-    if isinstance(arguments, Mapping):
-        arguments = dict(arguments)
-    try:
-        return json.dumps(arguments, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return str(arguments)
-
-
-def _call_id(context: FunctionInvocationContext) -> str | None:
-    for source in (context.metadata, context.kwargs):
-        value = source.get("call_id") if isinstance(source, Mapping) else None
-        if value:
-            return str(value)
-    return None
-
-
-def _result_text(result: Any) -> str:
-    if isinstance(result, list):
-        return " ".join(str(getattr(c, "text", None) or getattr(c, "result", None) or c) for c in result)
-    return str(result)

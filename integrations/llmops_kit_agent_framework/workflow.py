@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from llmops_kit.audit.base import AuditReceipt
+from llmops_kit.ids import new_id
 from llmops_kit.usage import TokenUsage
 from llmops_kit_agent_framework.runtime_ref import RuntimeRef
 from llmops_kit_agent_framework.state import Identity, current_identity
@@ -134,7 +134,7 @@ async def workflow_run(
                         tenant_id=tenant_id or (outer.tenant_id if outer else None),
                         session_id=session_id or (outer.session_id if outer else None),
                         metadata=dict(outer.metadata) if outer else {})
-    wf = WorkflowRun(run_id=uuid.uuid4().hex, name=name, identity=identity, started_at=time.perf_counter())
+    wf = WorkflowRun(run_id=new_id(), name=name, identity=identity, started_at=time.perf_counter())
     token = _CURRENT_WORKFLOW.set(wf)
     error: BaseException | None = None
     try:

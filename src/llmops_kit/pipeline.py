@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ from opentelemetry.trace import SpanKind
 
 from llmops_kit.agent import AgentReply, AgentReturnTypeError, RunContext, adapt, partial_reply
 from llmops_kit.evaluation.base import EvalContext, Evaluator
+from llmops_kit.ids import new_id
 from llmops_kit.lifecycle import Admission, RunGovernor, sanitize_text
 from llmops_kit.results import RunResult
 from llmops_kit.runtime import Runtime, build_runtime
@@ -76,7 +76,7 @@ class ProductionAgent:
         started = time.perf_counter()
         text, sanitized = sanitize_text(query)
         ctx = RunContext(
-            run_id=uuid.uuid4().hex, agent_name=self.name, user_id=user_id, tenant_id=tenant_id,
+            run_id=new_id(), agent_name=self.name, user_id=user_id, tenant_id=tenant_id,
             session_id=session_id, max_output_tokens=runtime.settings.max_output_tokens,
             metadata=dict(metadata or {}) | ({"input_sanitized": True} if sanitized else {}),
             runtime=runtime,

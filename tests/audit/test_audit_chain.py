@@ -149,3 +149,48 @@ def test_any_jsonish_record_round_trips_to_the_same_hash(record):
     entry = HashChain("p").link(clean, partition="default")
     back = json.loads(encode_entry(entry))
     assert entry_hash(back) == entry["hash"] == back["hash"]
+
+
+def test_new_entries_are_version_2_utf8_and_verify():
+    ch = HashChain("v2")
+    lines = [encode_entry(ch.link({"query": "Grüße, 東京 🌧", "n": i, "score": 0.1 + i}, partition="p"))
+             for i in range(3)]
+    first = json.loads(lines[0])
+    assert first["v"] == 2 and "Grüße, 東京 🌧".encode() in lines[0]  # stored as UTF-8, not \\u escapes
+    [rep] = _verify(lines)
+    assert rep.ok and rep.records == 3
+
+
+def test_records_orjson_cannot_carry_exactly_fall_back_to_version_1_in_the_same_chain():
+    ch = HashChain("mixed")
+    lines = [
+        encode_entry(ch.link({"run_id": "a"}, partition="p")),
+        encode_entry(ch.link({"big": 2**70}, partition="p")),  # beyond 64-bit integers
+        encode_entry(ch.link({"q": "lone \udc80"}, partition="p")),  # lone surrogate
+        encode_entry(ch.link({"run_id": "d"}, partition="p")),
+    ]
+    assert [json.loads(raw)["v"] for raw in lines] == [2, 1, 1, 2]
+    assert json.loads(lines[1])["record"]["big"] == 2**70
+    [rep] = _verify(lines)
+    assert rep.ok and rep.records == 4
+
+
+def test_version_1_lines_from_earlier_releases_still_verify():
+    from llmops_kit.audit.encoding import canonical_bytes
+
+    entry = {"v": 1, "chain_id": "old", "seq": 1, "prev_hash": GENESIS_HASH,
+             "audited_at": "2026-01-01T00:00:00.000000Z", "partition": "p", "record": {"q": "café"}}
+    import hashlib
+
+    entry["hash"] = hashlib.sha256(canonical_bytes(entry)).hexdigest()
+    line = canonical_bytes(entry) + b"\n"
+    assert b"caf\\u00e9" in line  # the old ASCII-only form
+    [rep] = _verify([line])
+    assert rep.ok
+
+
+def test_an_unknown_entry_version_is_named_not_crashed_on():
+    line = _chain(1, "vv")[0]
+    doctored = line.replace(b'"v":2', b'"v":99')
+    [rep] = _verify([doctored])
+    assert not rep.ok and "unknown audit entry version 99" in rep.error and rep.first_bad == "f:1"

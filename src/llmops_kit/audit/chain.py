@@ -20,17 +20,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmops_kit.audit.encoding import canonical_bytes
+from llmops_kit.audit.encoding import CURRENT_VERSION, encode_versioned, encoder_for
 
 GENESIS_HASH = "0" * 64
-ENTRY_VERSION = 1
+#: Version written for new entries (``v``): 2 = UTF-8 orjson encoding, 1 = ASCII stdlib JSON
+#: (still written for the rare record orjson cannot encode exactly, and always verifiable).
+ENTRY_VERSION = CURRENT_VERSION
 _HASHED_FIELDS = ("v", "chain_id", "seq", "prev_hash", "audited_at", "partition", "record")
 
 
 def entry_hash(entry: dict[str, Any]) -> str:
-    """SHA-256 hex of the canonical encoding of every field except ``hash``."""
+    """SHA-256 hex of the canonical encoding (the entry's own version) of every field but ``hash``.
+
+    ``ValueError`` when the entry names a version no release of this library wrote.
+    """
     body = {k: v for k, v in entry.items() if k != "hash"}
-    return hashlib.sha256(canonical_bytes(body)).hexdigest()
+    return hashlib.sha256(encoder_for(entry.get("v"))(body)).hexdigest()
 
 
 def utc_now_iso() -> str:
@@ -48,16 +53,14 @@ class HashChain:
     def link(
         self, record: dict[str, Any], *, partition: str, audited_at: str | None = None
     ) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "v": ENTRY_VERSION,
-            "chain_id": self.chain_id,
-            "seq": self.last_seq + 1,
-            "prev_hash": self.last_hash,
-            "audited_at": audited_at or utc_now_iso(),
-            "partition": partition,
-            "record": record,
-        }
-        entry["hash"] = entry_hash(entry)
+        stamp = audited_at or utc_now_iso()
+
+        def build(version: int) -> dict[str, Any]:
+            return {"v": version, "chain_id": self.chain_id, "seq": self.last_seq + 1,
+                    "prev_hash": self.last_hash, "audited_at": stamp, "partition": partition, "record": record}
+
+        entry, body = encode_versioned(build)
+        entry["hash"] = hashlib.sha256(body).hexdigest()
         self.last_seq = entry["seq"]
         self.last_hash = entry["hash"]
         return entry
@@ -71,7 +74,7 @@ class HashChain:
 
 def encode_entry(entry: dict[str, Any]) -> bytes:
     """One JSONL line (with trailing newline) exactly as stored in files, spool and blobs."""
-    return canonical_bytes(entry) + b"\n"
+    return encoder_for(entry.get("v"))(entry) + b"\n"
 
 
 @dataclass
@@ -136,7 +139,12 @@ def verify_entries(chain_id: str, items: Iterable[Located]) -> ChainReport:
                 rep.first_bad = item.where
                 return rep
             expected_seq, prev_hash = seq, e["prev_hash"]
-        if entry_hash(e) != e["hash"]:
+        try:
+            intact = entry_hash(e) == e["hash"]
+        except ValueError as exc:  # a version we never wrote: edited, or from a newer release
+            rep.error, rep.first_bad = f"seq {seq}: {exc}", item.where
+            return rep
+        if not intact:
             rep.error = f"seq {seq}: content does not match its hash (record edited)"
             rep.first_bad = item.where
             return rep

@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import Any
 
+import orjson
+
 #: Record fields whose free text is passed through the redaction hook before hashing.
 REDACTED_FIELDS = ("query", "response", "messages")
 
@@ -104,12 +106,48 @@ def _key(k: Any) -> str:
 
 
 def canonical_bytes(obj: Any) -> bytes:
-    """The one byte encoding that is hashed and stored: sorted keys, compact, ASCII only.
+    """Entry version 1's encoding: sorted keys, compact, ASCII only.
 
     ``ensure_ascii`` escapes lone surrogates as ``\\udXXX`` so they survive UTF-8 files
     and re-parse to the same string; the input must already be :func:`to_jsonable` output.
     """
     return _CANONICAL.encode(obj).encode("ascii")
+
+
+def canonical_bytes_v2(obj: Any) -> bytes:
+    """Entry version 2's encoding: sorted keys, compact, UTF-8 (orjson).
+
+    Eight to ten times faster than the standard library encoder on an audit record, which
+    is on every run's hot path. orjson refuses what UTF-8 JSON cannot carry exactly (lone
+    surrogates, integers beyond 64 bits) with a ``TypeError``; :func:`encode_versioned`
+    then writes that entry as version 1. Input must already be :func:`to_jsonable` output,
+    so there is no NaN or non-JSON type left for orjson to reinterpret.
+    """
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+
+
+#: Entry version written for new records when its encoder accepts them.
+CURRENT_VERSION = 2
+_ENCODERS: dict[int, Callable[[Any], bytes]] = {1: canonical_bytes, 2: canonical_bytes_v2}
+
+
+def encoder_for(version: Any) -> Callable[[Any], bytes]:
+    """The canonical encoder of a stored entry's ``v``; ``ValueError`` for a version we never wrote."""
+    try:
+        return _ENCODERS[version]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown audit entry version {version!r}") from None
+
+
+def encode_versioned(build: Callable[[int], dict[str, Any]]) -> tuple[dict[str, Any], bytes]:
+    """Build an entry for the current version and encode it, falling back to version 1
+    when the current encoder cannot represent the record exactly."""
+    entry = build(CURRENT_VERSION)
+    try:
+        return entry, canonical_bytes_v2(entry)
+    except TypeError:
+        entry = build(1)
+        return entry, canonical_bytes(entry)
 
 
 # json.dumps with these options builds a new JSONEncoder per call; this one is immutable config.

@@ -32,8 +32,8 @@ from typing import Any
 from llmops_kit.audit._common import AuditSinkClosedError, partition_of, utc_day
 from llmops_kit.audit._fs import cut_torn_tail, lock_directory, read_last_line, unlock_directory
 from llmops_kit.audit.base import AuditReceipt
-from llmops_kit.audit.chain import ENTRY_VERSION, HashChain, utc_now_iso
-from llmops_kit.audit.encoding import canonical_bytes, prepare_record
+from llmops_kit.audit.chain import HashChain, utc_now_iso
+from llmops_kit.audit.encoding import encode_versioned, prepare_record
 
 log = logging.getLogger("llmops_kit.audit.file")
 
@@ -254,19 +254,17 @@ def link_encoded(chain: HashChain, record: dict[str, Any], *, partition: str) ->
     the same encoding *without* it; with sorted keys the two differ only by the
     ``"hash":"..."`` member, which is spliced into the hashed bytes. The first
     ``,"partition":`` is the real key: only the ``audited_at`` and ``chain_id`` strings come
-    before it, and inside a JSON string every ``"`` is escaped. Equality with the two-step
-    form is tested (``tests/maf/test_maf_hotpath.py``).
+    before it, and inside a JSON string every ``"`` is escaped. Both encodings are compact
+    with sorted keys, so this holds for every entry version. Equality with the two-step form
+    is tested (``tests/maf/test_maf_hotpath.py``).
     """
-    entry: dict[str, Any] = {
-        "v": ENTRY_VERSION,
-        "chain_id": chain.chain_id,
-        "seq": chain.last_seq + 1,
-        "prev_hash": chain.last_hash,
-        "audited_at": utc_now_iso(),
-        "partition": partition,
-        "record": record,
-    }
-    body = canonical_bytes(entry)
+    stamp = utc_now_iso()
+
+    def build(version: int) -> dict[str, Any]:
+        return {"v": version, "chain_id": chain.chain_id, "seq": chain.last_seq + 1,
+                "prev_hash": chain.last_hash, "audited_at": stamp, "partition": partition, "record": record}
+
+    entry, body = encode_versioned(build)
     digest = hashlib.sha256(body).hexdigest()
     entry["hash"] = digest
     chain.last_seq, chain.last_hash = entry["seq"], digest

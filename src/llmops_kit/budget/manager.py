@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from llmops_kit.budget.base import (
 )
 from llmops_kit.budget.policy import BudgetLimit, BudgetPolicy, limit_label
 from llmops_kit.budget.windows import WindowSpan, window_span, zone
+from llmops_kit.ids import new_id
 
 _log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ class BudgetManager:
 
     # --- BudgetGate -----------------------------------------------------------------------
     async def reserve(self, subject: BudgetSubject, estimate: BudgetAmount) -> BudgetReservation:
-        rid = uuid.uuid4().hex
+        rid = new_id()
         policy = await self.policy()
         pairs = self._charges(policy, subject, estimate, self._clock())
         charges = tuple(ch for ch, _ in pairs)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from llmops_kit.pricing.base import ModelPrice, UnknownModelPriceError
 from llmops_kit.usage import TokenUsage
@@ -102,6 +102,28 @@ def _mtok(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
+_RESOLVED_MAX = 4096
+
+
+class _Rates(NamedTuple):
+    """A price's rates as exact Decimals (micro-USD per token = USD per 1M tokens)."""
+
+    input: Decimal
+    output: Decimal
+    cached_input: Decimal
+    cache_creation: Decimal
+    reasoning: Decimal | None
+
+    @classmethod
+    def of(cls, price: ModelPrice) -> _Rates:
+        p_in = _mtok(price.input_usd_per_mtok)
+        assert p_in is not None  # ModelPrice requires an input rate
+        return cls(p_in, _mtok(price.output_usd_per_mtok) or Decimal(0),
+                   _mtok(price.cached_input_usd_per_mtok) or p_in,
+                   _mtok(price.cache_creation_usd_per_mtok) or p_in,
+                   _mtok(price.reasoning_usd_per_mtok))
+
+
 class PriceTable:
     """Implements :class:`~llmops_kit.pricing.base.Pricing`."""
 
@@ -123,6 +145,10 @@ class PriceTable:
         self._unknown = unknown
         self._default = default_price
         self.table_version = table_version
+        # model name -> (price, its per-token rates as Decimals): every model call prices its
+        # usage several times (estimate, settle, metrics), and name resolution plus five
+        # Decimal conversions cost more than the arithmetic. The table is immutable once built.
+        self._resolved: dict[str, tuple[ModelPrice, _Rates]] = {}
 
     @classmethod
     def load(
@@ -183,6 +209,20 @@ class PriceTable:
         return None
 
     def price_for(self, model: str) -> ModelPrice:
+        return self._resolve(model)[0]
+
+    def _resolve(self, model: str) -> tuple[ModelPrice, _Rates]:
+        hit = self._resolved.get(model)
+        if hit is not None:
+            return hit
+        price = self._lookup(model)
+        rates = _Rates.of(price)
+        if len(self._resolved) >= _RESOLVED_MAX:  # bounded: model names come from callers
+            self._resolved.clear()
+        self._resolved[model] = (price, rates)
+        return price, rates
+
+    def _lookup(self, model: str) -> ModelPrice:
         price = self.find(model)
         if price is not None:
             return price
@@ -204,12 +244,7 @@ class PriceTable:
         if none), cache writes at the cache-creation rate (input rate if none). Output
         includes reasoning tokens at the output rate, unless a reasoning rate exists.
         """
-        price = self.price_for(model)
-        p_in = _mtok(price.input_usd_per_mtok)
-        p_out = _mtok(price.output_usd_per_mtok)
-        p_cached = _mtok(price.cached_input_usd_per_mtok) or p_in
-        p_create = _mtok(price.cache_creation_usd_per_mtok) or p_in
-        p_reason = _mtok(price.reasoning_usd_per_mtok)
+        p_in, p_out, p_cached, p_create, p_reason = self._resolve(model)[1]
         cache_read = max(0, min(usage.cache_read_input_tokens, usage.input_tokens))
         cache_create = max(0, min(usage.cache_creation_input_tokens, usage.input_tokens - cache_read))
         uncached = max(0, usage.input_tokens - cache_read - cache_create)

@@ -16,6 +16,7 @@ from opentelemetry.trace import Span
 
 from llmops_kit.evaluation.base import EvalResult
 from llmops_kit.telemetry import semconv as sc
+from llmops_kit.telemetry.summed import summed_counter
 from llmops_kit.usage import TokenUsage
 
 Redactor = Callable[[str], str]
@@ -59,15 +60,17 @@ class Telemetry:
             sc.METRIC_TTFC, unit="s", description="Time to first streamed chunk",
             explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
         )
-        self.cost = m.create_counter(sc.METRIC_COST, unit="{USD}", description="Priced cost of model calls")
-        self.guardrail_decisions = m.create_counter(
-            sc.METRIC_GUARDRAIL_DECISIONS, unit="{decision}", description="Safety and budget decisions"
+        # counters that every run adds to are summed in process (see telemetry.summed)
+        mp = self.meter_provider
+        self.cost = summed_counter(mp, m, sc.METRIC_COST, unit="{USD}", description="Priced cost of model calls")
+        self.guardrail_decisions = summed_counter(
+            mp, m, sc.METRIC_GUARDRAIL_DECISIONS, unit="{decision}", description="Safety and budget decisions"
         )
         self.run_duration = m.create_histogram(
             sc.METRIC_RUN_DURATION, unit="s", description="Governed run duration, end to end",
             explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
         )
-        self.runs = m.create_counter(sc.METRIC_RUNS, unit="{run}", description="Governed agent runs by status")
+        self.runs = summed_counter(mp, m, sc.METRIC_RUNS, unit="{run}", description="Governed agent runs by status")
         self.evaluation_score = m.create_histogram(
             sc.METRIC_EVALUATION_SCORE, unit="1", description="Evaluator scores"
         )

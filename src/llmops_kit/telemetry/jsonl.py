@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
-from opentelemetry.sdk.metrics import Counter, Histogram, UpDownCounter
+from opentelemetry.sdk.metrics import Counter, Histogram, ObservableCounter, UpDownCounter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     HistogramDataPoint,
@@ -117,6 +117,7 @@ class JsonlMetricExporter(MetricExporter):
         super().__init__(
             preferred_temporality={
                 Counter: AggregationTemporality.DELTA,
+                ObservableCounter: AggregationTemporality.DELTA,  # llmops-kit's summed counters
                 UpDownCounter: AggregationTemporality.CUMULATIVE,
                 Histogram: AggregationTemporality.DELTA,
             }
