@@ -295,12 +295,17 @@ def _prompt(context: ChatContext) -> list[dict[str, str]]:
     instructions = (context.options or {}).get("instructions")
     if instructions:
         messages.append({"role": "system", "content": str(instructions)})
-    for message in context.messages:
-        parts = [message.text or ""]
+    for message in context.messages:  # one pass over the contents (``Message.text`` is a second)
+        texts: list[str] = []
+        extra: list[str] = []
         for content in message.contents:
-            if content.type == "function_result":
-                parts.append(str(content.result))
-            elif content.type == "function_call":
-                parts.append(f"{content.name} {content.arguments}")
+            kind = content.type
+            if kind == "text":
+                texts.append(content.text)
+            elif kind == "function_result":
+                extra.append(str(content.result))
+            elif kind == "function_call":
+                extra.append(f"{content.name} {content.arguments}")
+        parts = (" ".join(texts), *extra)  # the message text first, as ``Message.text`` joins it
         messages.append({"role": str(message.role), "content": " ".join(p for p in parts if p)})
     return messages

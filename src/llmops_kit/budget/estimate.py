@@ -18,7 +18,9 @@ from llmops_kit.usage import TokenUsage
 def _as_messages(value: Sequence[Any]) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     for item in value:
-        if isinstance(item, dict):
+        if type(item) is dict and all(type(v) is str for v in item.values()):
+            out.append(item)  # already role/content strings (the framework guards build these)
+        elif isinstance(item, dict):
             out.append(
                 {str(k): v if isinstance(v, str) else str(v) for k, v in item.items() if v is not None}
             )
