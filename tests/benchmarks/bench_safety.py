@@ -1,5 +1,6 @@
-"""Safety benchmarks: offline analyzer and PII latency by text size, known-answer rates, and the
-Azure guard against the local REST stub (parallel vs sequential chunk checks).
+"""Safety benchmarks: offline analyzer on short texts (CPU µs per check), offline analyzer and PII
+latency by text size, known-answer rates, and the Azure guard against the local REST stub (parallel
+vs sequential chunk checks).
 
 Run: python tests/benchmarks/bench_safety.py   (not collected by pytest)
 """
@@ -22,12 +23,63 @@ from tests.safety.test_safety_local import ATTACKS, BENIGN  # noqa: E402
 
 from llmops_kit.safety.azure import AzureContentSafetyGuard  # noqa: E402
 from llmops_kit.safety.local import LocalSafetyAnalyzer  # noqa: E402
-from llmops_kit.safety.pii import find_pii  # noqa: E402
+from llmops_kit.safety.pii import _find_cached, find_pii  # noqa: E402
 
 SAMPLE = (
     "Hello, I need help with my order. My email is jane.doe@example.com and my phone is +1 415-555-0132. "
     "Please ignore the noise in the sensor data and tell me how to kill the process on port 8080. "
 )
+
+
+# Short texts: the two checks of a governed agent run in bench_maf.py (the user query, the answer),
+# and 2 KB paragraphs without and with PII.
+MAF_QUERY = "What's the weather in Oslo?"
+MAF_ANSWER = "Here is what I found. The tool said: Oslo: 7C, light rain"
+PARAGRAPH = (
+    "The committee reviewed the quarterly results and agreed that the new onboarding flow had reduced "
+    "support tickets by a noticeable margin. Several members asked for a breakdown by region, and the "
+    "analytics team promised a short report before the next meeting. "
+)
+PII_PARAGRAPH = (
+    "Hello, I need help with my order. My email is jane.doe@example.com and my phone is +1 415-555-0132. "
+    "My card is 4111 1111 1111 1111 and the server is at 10.0.0.12; password=hunter2x. "
+)
+SHORT_TEXTS = [
+    ("MAF query", MAF_QUERY, "input", 5000),
+    ("MAF answer", MAF_ANSWER, "output", 5000),
+    ("2 KB English", (PARAGRAPH * 20)[:2048], "input", 500),
+    ("2 KB with PII", (PII_PARAGRAPH * 20)[:2048], "input", 500),
+]
+
+
+def _cpu_us(fn, calls: int, batches: int = 15) -> float:
+    """µs of process CPU time per call, best of ``batches`` batches: steady on a shared machine."""
+    best = float("inf")
+    for _ in range(batches):
+        t0 = time.process_time()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.process_time() - t0) / calls)
+    return best * 1e6
+
+
+def bench_short(console: Console) -> None:
+    analyzer = LocalSafetyAnalyzer()
+    table = Table(title="Offline analyzer on short texts, µs of CPU per analyze() (best of 15 batches)")
+    for col in ("text", "chars", "stage", "PII cache warm", "PII cache cold"):
+        table.add_column(col, justify="right")
+    for label, text, stage, calls in SHORT_TEXTS:
+        warm = _cpu_us(lambda t=text, s=stage: analyzer.analyze(t, stage=s), calls)
+
+        def cold(t: str = text, s: str = stage) -> None:
+            _find_cached.cache_clear()  # a text seen for the first time, as in production
+            analyzer.analyze(t, stage=s)
+
+        cold_us = _cpu_us(cold, calls) - _cpu_us(_find_cached.cache_clear, calls)
+        table.add_row(label, f"{len(text):,}", stage, f"{warm:.1f}", f"{cold_us:.1f}")
+    console.print(table)
+    console.print("Warm: the same text again (bench_maf.py repeats one query; the audit redaction scans it too). "
+                  "Cold: PII matches not cached yet, the cost for a new text.")
 
 
 def _time(fn, repeat: int) -> float:
@@ -111,6 +163,7 @@ async def bench_azure(console: Console) -> None:
 
 def main() -> None:
     console = Console()
+    bench_short(console)
     bench_local(console)
     asyncio.run(bench_azure(console))
 

@@ -190,25 +190,58 @@ class EvaluationRunner:
         self, chosen: list[Scored], query: str, response: str, context: EvalContext
     ) -> list[EvalResult]:
         # Evaluators that never wait on I/O (``runs_inline``) are awaited in turn: the same
-        # results as a gather, without two asyncio tasks each on every run. The others still
-        # run concurrently as tasks, started first so they overlap the inline ones.
+        # results as a gather, without two asyncio tasks each on every run; those that can also
+        # score synchronously (``sync_capable``, the CPU-only built-ins) are called without
+        # even a coroutine. The others still run concurrently as tasks, started first so they
+        # overlap the inline ones.
         inline = [_runs_inline(s.evaluator) for s in chosen]
+        if all(inline):  # the usual case (the default set): no task, no bookkeeping
+            batches: list[list[EvalResult] | None] = []
+            for s in chosen:
+                now = self._run_now(s, query, response, context)
+                if now is None:
+                    now = await self._run_one(s, query, response, context, inline=True)
+                batches.append(now)
+        else:
+            batches = await self._run_mixed(chosen, inline, query, response, context)
+        keep_skipped = self.include_skipped
+        return [r for batch in batches if batch for r in batch if keep_skipped or r.status != "skipped"]
+
+    async def _run_mixed(
+        self, chosen: list[Scored], inline: list[bool], query: str, response: str, context: EvalContext
+    ) -> list[list[EvalResult] | None]:
         others = [s for s, flag in zip(chosen, inline, strict=True) if not flag]
-        pending = (
-            asyncio.gather(*(self._run_one(s, query, response, context) for s in others)) if others else None
-        )
+        pending = asyncio.gather(*(self._run_one(s, query, response, context) for s in others))
         batches: list[list[EvalResult] | None] = []
         try:
             for s, flag in zip(chosen, inline, strict=True):
-                batches.append(await self._run_one(s, query, response, context, inline=True) if flag else None)
+                if not flag:
+                    batches.append(None)
+                    continue
+                now = self._run_now(s, query, response, context)
+                if now is None:
+                    now = await self._run_one(s, query, response, context, inline=True)
+                batches.append(now)
         except BaseException:
-            if pending is not None:
-                pending.cancel()
+            pending.cancel()
             raise
-        if pending is not None:
-            rest = iter(await pending)
-            batches = [b if b is not None else next(rest) for b in batches]
-        return [r for batch in batches if batch for r in batch if self.include_skipped or r.status != "skipped"]
+        rest = iter(await pending)
+        return [b if b is not None else next(rest) for b in batches]
+
+    def _run_now(self, s: Scored, query: str, response: str, context: EvalContext) -> list[EvalResult] | None:
+        """A ``sync_capable`` evaluator's results, computed synchronously; ``None`` for the others.
+
+        No timer is armed: a call that cannot suspend could not be interrupted by one either
+        (see :meth:`_run_inline`)."""
+        ev = s.evaluator
+        if getattr(ev, "sync_capable", False) is not True:
+            return None
+        try:
+            out = ev.evaluate_now(query, response, context)  # type: ignore[attr-defined]
+        except Exception as exc:  # the built-ins catch their own errors; this is _run_one's guard
+            _log.warning("evaluator %s raised %s", s.name, type(exc).__name__, exc_info=True)
+            return [error_result(s.name, exc, threshold=s.threshold)]
+        return self._checked(s, out)
 
     async def _run_one(
         self, s: Scored, query: str, response: str, context: EvalContext, *, inline: bool = False
@@ -227,14 +260,21 @@ class EvaluationRunner:
         except Exception as exc:
             _log.warning("evaluator %s raised %s", s.name, type(exc).__name__, exc_info=True)
             return [error_result(s.name, exc, threshold=s.threshold)]
+        return self._checked(s, out)
+
+    @staticmethod
+    def _checked(s: Scored, out: object) -> list[EvalResult]:
+        """``out`` as a list of results: anything else becomes an error, the override threshold applied."""
         batch = out if isinstance(out, list) else [out]
         checked: list[EvalResult] = []
         for r in batch:
             if not isinstance(r, EvalResult):
                 bad = TypeError(f"evaluator {s.name} returned {type(r).__name__}, not EvalResult")
                 checked.append(error_result(s.name, bad, threshold=s.threshold))
+            elif s.threshold is not None and r.name == s.name:
+                checked.append(apply_threshold(r, s.threshold))
             else:
-                checked.append(apply_threshold(r, s.threshold) if r.name == s.name else r)
+                checked.append(r)
         return checked
 
     async def _run_inline(self, call: Coroutine[Any, Any, Any]) -> Any:

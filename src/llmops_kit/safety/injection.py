@@ -12,11 +12,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from typing import NamedTuple
 
 _GAP = r"(?:\S{1,40}\s+){0,%d}?"  # up to N words (bounded length), lazily
 
 # (finding id, pattern) for the user prompt; documents get these plus _DOCUMENT_RULES.
-_PROMPT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+_PROMPT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "ignore_previous",
         re.compile(
@@ -97,7 +98,7 @@ _PROMPT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 # Only meaningful in retrieved documents / tool results: text addressing the model.
-_DOCUMENT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+_DOCUMENT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "addressed_to_ai",
         re.compile(
@@ -120,21 +121,62 @@ _DOCUMENT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
 )
 
+# Literals every match of a pattern contains, one per alternative at least (a literal may be
+# part of a longer word: "restrict" stands for "restrictions" and "unrestricted"). The texts are
+# casefolded and the patterns have no flags, so ``literal in text`` is an exact pre-check: when it
+# fails for all of a pattern's literals, the pattern cannot match and its pass over the text, which
+# tries every position, is skipped. Each tuple is checked against its pattern's alternatives in
+# test_safety_local_golden.py (``test_injection_gates_cover_every_alternative``).
+_GATES: dict[str, tuple[str, ...]] = {
+    "ignore_previous": ("ignore", "disregard", "forget", "override", "bypass", "skip"),
+    "dan": ("dan", "anything"),
+    "developer_mode": ("mode", "jailbroken"),
+    "reveal_system_prompt": ("prompt", "instructions", "message", "rules", "above"),
+    "roleplay_override": (
+        "rules", "restrict", "filter", "limit", "guidelines", "censor", "ethics", "morals", "safety", "boundaries",
+        "longer", "evil",
+    ),
+    "delimiter_injection": ("<|", "inst]", "sys>>", "system", "instructions", "#", "developer"),
+    "encoded_instructions": ("decode", "base64", "rot13", "hex"),
+    "addressed_to_ai": ("note", "message", "instruction", "you", ":"),
+    "hidden_html_instruction": ("<!--",),
+    "exfiltration": ("http", "@"),
+}
+
+
+class _Rule(NamedTuple):
+    name: str
+    pattern: re.Pattern[str]
+    gate: tuple[str, ...]
+
+
+_PROMPT_RULES = tuple(_Rule(name, pattern, _GATES[name]) for name, pattern in _PROMPT_PATTERNS)
+_DOCUMENT_RULES = tuple(_Rule(name, pattern, _GATES[name]) for name, pattern in _DOCUMENT_PATTERNS)
+
 _B64_RUN = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{32,4096}={0,2}(?![A-Za-z0-9+/=])")
 _MAX_B64_RUNS = 50
 
 
-def _scan(text: str, rules: tuple[tuple[str, re.Pattern[str]], ...]) -> list[str]:
+def _scan(text: str, rules: tuple[_Rule, ...]) -> list[str]:
     found: list[str] = []
-    for name, pattern in rules:
-        if name not in found and pattern.search(text):
-            found.append(name)
+    for name, pattern, gate in rules:
+        if name in found:
+            continue
+        for literal in gate:  # a plain loop, not any(): no generator to set up per rule
+            if literal in text:
+                if pattern.search(text):
+                    found.append(name)
+                break
     return found
 
 
 def _decoded_payloads(cased: str) -> list[str]:
     """Base64 runs that decode to mostly printable text (binary keys and hashes do not)."""
     out: list[str] = []
+    # A run is 32+ non-space characters. Short texts cannot hold one; on long ones, ``split`` and
+    # ``len`` in C are about twice as fast as the regex pass, which tries every position.
+    if len(cased) < 32 or (len(cased) > 256 and max(map(len, cased.split()), default=0) < 32):
+        return out
     for i, m in enumerate(_B64_RUN.finditer(cased)):
         if i >= _MAX_B64_RUNS:
             break

@@ -131,13 +131,7 @@ class LocalSafetyAnalyzer:
         blocks: list[str] = []
         raw = self._window(coerce_text(text), findings)
         norm = normalize(raw)
-
-        # Harm categories.
-        severities = dict.fromkeys(HARM_CATEGORIES, 0)
-        for hit in self._terms.scan(tokenize(norm.text)):
-            if hit.severity > severities.get(hit.category, 0):
-                severities[hit.category] = hit.severity
-        categories = build_categories(severities, self.thresholds)
+        categories = build_categories(self._severities(norm.text), self.thresholds)
 
         # Prompt injection (input only): the user prompt, then each document.
         if stage == "input" and self.detect_injection:
@@ -145,39 +139,48 @@ class LocalSafetyAnalyzer:
                 findings.append("jailbreak:ascii_smuggling")
                 blocks.append("prompt_injection")
             attacks, info = detect_injection(norm.text, norm.cased)
-            findings.extend(f"jailbreak:{a}" for a in attacks)
-            findings.extend(f"obfuscation:{i}" for i in info)
             if attacks:
+                findings.extend(f"jailbreak:{a}" for a in attacks)
                 blocks.append("prompt_injection")
+            if info:
+                findings.extend(f"obfuscation:{i}" for i in info)
             self._scan_documents(documents, findings, blocks)
         if norm.had_invisible:
             findings.append("obfuscation:invisible_characters")
 
         # PII and secrets: on the raw text, so offsets and formats are the user's own.
-        pii_kinds = list(dict.fromkeys(m.kind for m in find_pii(raw)))
-        findings.extend(f"pii:{k}" for k in pii_kinds)
-        if pii_kinds and stage == "output" and self.block_pii_in_output:
-            blocks.append("pii")
+        pii = find_pii(raw)
+        if pii:
+            findings.extend(f"pii:{k}" for k in dict.fromkeys(m.kind for m in pii))
+            if stage == "output" and self.block_pii_in_output:
+                blocks.append("pii")
 
-        reason = None
+        # Injection outranks harm, which outranks PII; harm_reason is None when nothing blocked.
         if blocks and blocks[0] in ("prompt_injection", "indirect_prompt_injection"):
-            reason = blocks[0]
-        elif any(c.blocked for c in categories):
+            reason: str | None = blocks[0]
+        else:
             reason = harm_reason(categories)
-        elif blocks:
-            reason = blocks[0]
+            if reason is None and blocks:
+                reason = blocks[0]
         allowed = reason is None
-        action = "block" if not allowed else ("flag" if findings else "allow")
         return SafetyVerdict(
             stage=stage,
             allowed=allowed,
-            action=action,
+            action="block" if not allowed else ("flag" if findings else "allow"),
             reason=reason,
             categories=categories,
             findings=list(dict.fromkeys(findings)),
             analyzer=ANALYZER_NAME,
             status="evaluated",
         )
+
+    def _severities(self, folded: str) -> dict[str, int]:
+        """Highest severity per harm category among the phrases found (0 when none)."""
+        severities = dict.fromkeys(HARM_CATEGORIES, 0)
+        for hit in self._terms.scan(tokenize(folded)):
+            if hit.severity > severities.get(hit.category, 0):
+                severities[hit.category] = hit.severity
+        return severities
 
     def _scan_documents(self, documents: Sequence[object], findings: list[str], blocks: list[str]) -> None:
         try:

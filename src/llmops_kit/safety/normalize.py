@@ -8,6 +8,7 @@ surrogates and bytes.
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -45,12 +46,17 @@ _QUOTES: tuple[tuple[str, str], ...] = (
     ("\u2018", "'"), ("\u2019", "'"), ("\u02bc", "'"), ("\u201c", '"'), ("\u201d", '"'), ("`", "'"),
 )
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
+_LEET_SYMBOLS = "013457@$"
 # A token mixing letters with leet symbols ("k1ll", "su1c1de", "p@ssword"); pure numbers are left
-# alone. Starts only at a token boundary and looks ahead a bounded distance: linear time.
+# alone. Starts only at a token boundary and looks ahead a bounded distance: linear time. The
+# leet-symbol look-ahead comes first because it is the one most tokens fail.
 _LEET_TOKEN = re.compile(
-    r"(?<![a-z0-9@$])(?=[a-z0-9@$]{0,39}[a-z])(?=[a-z0-9@$]{0,39}[013457@$])[a-z0-9@$]{2,40}(?![a-z0-9@$])"
+    r"(?<![a-z0-9@$])(?=[a-z0-9@$]{0,39}[013457@$])(?=[a-z0-9@$]{0,39}[a-z])[a-z0-9@$]{2,40}(?![a-z0-9@$])"
 )
 _STRETCH = re.compile(r"([a-z])\1{2,}")
+# The replacement as a C callable (``m[1]``): a template string like r"\1" costs a Python-level
+# template call on every ``sub``, even when nothing matches.
+_FIRST_GROUP = operator.itemgetter(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +83,9 @@ def coerce_text(value: object) -> str:
             text = str(value)
         except Exception:
             return ""
-    if _SURROGATE_RE.search(text):
+    # Surrogates are non-ASCII: ``isascii`` reads a flag CPython keeps on the string, so the
+    # common case skips the regex pass entirely.
+    if not text.isascii() and _SURROGATE_RE.search(text):
         text = _SURROGATE_RE.sub("\ufffd", text)
     return text
 
@@ -88,6 +96,25 @@ def _deleet(match: re.Match[str]) -> str:
 
 def normalize(value: object) -> Normalized:
     text = coerce_text(value)
+    if text.isascii():
+        # Every invisible and tag character is non-ASCII, and NFKC maps ASCII to itself, so those
+        # three passes cannot change an ASCII text; nor can any quote but the backtick.
+        cased = text
+        folded = text.casefold()
+        if "`" in folded:
+            folded = folded.replace("`", "'")
+        had_invisible = had_tags = False
+    else:
+        cased, had_invisible, had_tags = _unicode_clean(text)
+        folded = cased.casefold()
+        for old, new in _QUOTES:  # str.replace is far faster than str.translate on megabytes
+            if old in folded:
+                folded = folded.replace(old, new)
+    return Normalized(_undo_leet_and_stretch(folded), cased, had_invisible, had_tags)
+
+
+def _unicode_clean(text: str) -> tuple[str, bool, bool]:
+    """(NFKC text without tag or invisible characters, had invisible, had tags)."""
     had_tags = bool(_TAG_RE.search(text))
     if had_tags:
         text = text.translate(_TAGS)
@@ -98,10 +125,17 @@ def normalize(value: object) -> Normalized:
         cased = unicodedata.normalize("NFKC", text)
     except Exception:  # defensive: NFKC of odd input must not take the request down
         cased = text
-    folded = cased.casefold()
-    for old, new in _QUOTES:  # str.replace is far faster than str.translate on megabytes
-        if old in folded:
-            folded = folded.replace(old, new)
-    folded = _LEET_TOKEN.sub(_deleet, folded)
-    folded = _STRETCH.sub(r"\1", folded)
-    return Normalized(folded, cased, had_invisible, had_tags)
+    return cased, had_invisible, had_tags
+
+
+def _undo_leet_and_stretch(folded: str) -> str:
+    """``k1ll`` -> ``kill``, ``kiiiill`` -> ``kill``.
+
+    A leet token needs one of the leet symbols: without any (most prose) the per-position regex
+    pass would find nothing, and one ``in`` per symbol is a memchr. The stretch pass has no such
+    cheap test (it needs a letter tripled) and always runs."""
+    for symbol in _LEET_SYMBOLS:
+        if symbol in folded:
+            folded = _LEET_TOKEN.sub(_deleet, folded)
+            break
+    return _STRETCH.sub(_FIRST_GROUP, folded)

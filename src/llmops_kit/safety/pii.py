@@ -106,10 +106,20 @@ class _Rule:
     # safe for bounded-length patterns, and capped by _RESCAN_BUDGET so adversarial input
     # ("1 1 1 1 ...") cannot turn it into millions of Python-level searches.
     rescan: bool = False
-    # Cheap pre-check: the pattern cannot match unless the text holds one of these literals
-    # (or, with ``needs_digit``, a ``\d`` character) - skipping it then changes no result.
+    # Cheap pre-checks: the pattern cannot match unless the text holds one of these literals
+    # (or, with ``needs_digits``, two ``\d`` digits at most one space, dot or dash apart: every
+    # number pattern below has such a pair) - skipping it then changes no result.
     needs_any: tuple[str, ...] = ()
-    needs_digit: bool = False
+    needs_digits: bool = False
+    # For case-insensitive patterns: lowercase literals one of which every match holds, checked
+    # only on ASCII texts, where ``(?i)`` is plain ASCII case folding and ``text.lower()`` shows
+    # what it would match (elsewhere "ı" and "ſ" also match "i" and "s"; those texts skip this).
+    needs_any_ascii_ci: tuple[str, ...] = ()
+    # Patterns for a fragment every match contains (one pattern per alternative at least), each
+    # led by a literal or a character class, so the regex engine skips ahead to the characters that
+    # can start it. The rules' own patterns start with a look-behind or ``\b``, which makes the
+    # engine try every position of the text.
+    needs_match: tuple[re.Pattern[str], ...] = ()
 
 
 _SEP = r"[ .\-]"
@@ -127,11 +137,12 @@ _RULES: tuple[_Rule, ...] = (
         re.compile(r"(?i)\bAccountKey=(?P<v>[A-Za-z0-9+/]{20,200}={0,2})"),
         group="v",
         needs_any=("=",),
+        needs_any_ascii_ci=("accountkey=",),
     ),
     _Rule("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), needs_any=("AKIA", "ASIA")),
     # GitHub tokens (classic ghp_/gho_/ghu_/ghs_/ghr_ and fine-grained github_pat_), documented prefixes
     _Rule("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
-          needs_any=("gh", "github_pat_")),
+          needs_any=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")),
     # Slack tokens: xoxb- (bot), xoxp- (user), xoxa-/xoxr-/xoxs-
     _Rule("slack_token", re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,255}"), needs_any=("xox",)),
     _Rule(
@@ -144,6 +155,7 @@ _RULES: tuple[_Rule, ...] = (
         "bearer_token",
         re.compile(r"(?i)\bbearer[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,4096}={0,2})"),
         group="v",
+        needs_any_ascii_ci=("bearer",),
     ),
     _Rule(
         "secret",
@@ -154,6 +166,7 @@ _RULES: tuple[_Rule, ...] = (
         lambda v: _password_ok(v),
         group="v",
         needs_any=(":", "="),
+        needs_any_ascii_ci=("pass", "pwd"),
     ),
     _Rule(
         "secret",
@@ -164,6 +177,7 @@ _RULES: tuple[_Rule, ...] = (
         lambda v: _token_ok(v),
         group="v",
         needs_any=(":", "="),
+        needs_any_ascii_ci=("key", "secret", "token"),  # every alternative of _TOKEN_KEYS holds one
     ),
     _Rule(
         "email",
@@ -178,19 +192,22 @@ _RULES: tuple[_Rule, ...] = (
         re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
         _iban_ok,
         rescan=True,
-        needs_digit=True,
+        needs_digits=True,
+        needs_match=(re.compile(r"[A-Z]{2}\d\d"),),
     ),
     _Rule("credit_card", re.compile(r"(?<![\d\-])\d(?:[ \-]?\d){12,18}(?![\d\-]?\d)"), _card_ok, rescan=True,
-          needs_digit=True),
+          needs_digits=True, needs_match=(re.compile(r"\d(?:[ \-]?\d){12}"),)),
     _Rule(
         "us_ssn",
         re.compile(r"(?<![\d\-])(?!000|666|9\d\d)\d{3}([\- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d\-]?\d)"),
-        needs_digit=True,
+        needs_digits=True,
+        needs_match=(re.compile(r"\d{3}[\- ]\d{2}[\- ]\d{4}"),),
     ),
     _Rule(
         "ipv4",
         re.compile(rf"(?<![\d.])(?:{_OCTET}\.){{3}}{_OCTET}(?!\.?\d)"),
-        needs_digit=True,
+        needs_digits=True,
+        needs_match=(re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d"),),
     ),
     _Rule(
         "phone",
@@ -200,7 +217,8 @@ _RULES: tuple[_Rule, ...] = (
         ),
         _phone_ok,
         rescan=True,
-        needs_digit=True,
+        needs_digits=True,
+        needs_match=(re.compile(r"\+\d"), re.compile(r"\d{3}[.\-]\d{4}")),  # one per alternative
     ),
 )
 
@@ -235,7 +253,15 @@ def _spans(rule: _Rule, text: str) -> list[tuple[int, int]]:
 #: Texts up to this size have their matches cached: the safety check and the audit redaction
 #: scan the same query and response, so the second scan of a run is a dictionary hit.
 _CACHE_MAX_CHARS = 16_384
-_ANY_DIGIT = re.compile(r"\d")
+_DIGIT_PAIR = re.compile(r"\d[ .\-]?\d")
+
+
+def _holds_any(text: str, literals: tuple[str, ...]) -> bool:
+    # A plain loop: any() over a generator costs twice as much here, and this runs per rule per text.
+    for literal in literals:  # noqa: SIM110
+        if literal in text:
+            return True
+    return False
 
 
 def find_pii(text: str) -> list[PiiMatch]:
@@ -253,16 +279,24 @@ def _find_cached(text: str) -> tuple[PiiMatch, ...]:
 
 
 def _find(text: str) -> list[PiiMatch]:
-    has_digit: bool | None = None
+    has_digits: bool | None = None
+    lowered: str | None = None  # ``text.lower()`` of an ASCII text, made on first need
     candidates: list[tuple[int, int, int, str]] = []
     for order, rule in enumerate(_RULES):
-        if rule.needs_any and not any(lit in text for lit in rule.needs_any):
+        if rule.needs_any and not _holds_any(text, rule.needs_any):
             continue
-        if rule.needs_digit:
-            if has_digit is None:
-                has_digit = _ANY_DIGIT.search(text) is not None
-            if not has_digit:
+        if rule.needs_digits:
+            if has_digits is None:
+                has_digits = _DIGIT_PAIR.search(text) is not None
+            if not has_digits:
                 continue
+        if rule.needs_any_ascii_ci and text.isascii():
+            if lowered is None:
+                lowered = text.lower()
+            if not _holds_any(lowered, rule.needs_any_ascii_ci):
+                continue
+        if rule.needs_match and not any(p.search(text) for p in rule.needs_match):
+            continue
         for start, end in _spans(rule, text):
             candidates.append((start, end, order, rule.kind))
     # Sweep by position; within an overlapping cluster the longer span (then the earlier rule) wins.

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import compress
+from typing import NamedTuple
 
 _SETS: dict[str, tuple[str, ...]] = {
     "group": (
@@ -106,7 +108,12 @@ _PHRASES: tuple[tuple[str, int, str], ...] = (
     ("Sexual", 2, "erotic|erotica|sexy|nsfw"),
 )
 
-_TOKEN_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|'[a-z]+")
+# Words of normalised text, with contractions already split: ``i'll`` gives ``i`` + ``'ll`` (the
+# word stops at the apostrophe and ``'[a-z]+`` takes the rest), except ``i'm`` and ``we're``, which
+# phrases spell whole, when no letter follows (``i'mm`` is ``i`` + ``'mm``). Scanning left to right,
+# the word branch takes every letter/digit run whole, so ``i'm`` can only start where a run starts.
+# One C-level ``findall`` replaces a Python loop over every token.
+_TOKEN_RE = re.compile(r"i'm(?![a-z])|we're(?![a-z])|[a-z0-9]+|'[a-z]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,15 +147,7 @@ def _parse(category: str, severity: int, source: str) -> Phrase:
 
 def tokenize(text: str) -> list[str]:
     """Words of already-normalised text; ``i'll`` splits as ``i`` + ``'ll`` so contractions match."""
-    out: list[str] = []
-    for tok in _TOKEN_RE.findall(text):
-        if "'" in tok and not tok.startswith("'") and tok not in ("i'm", "we're"):
-            head, _, tail = tok.partition("'")
-            out.append(head)
-            out.append("'" + tail)
-        else:
-            out.append(tok)
-    return out
+    return _TOKEN_RE.findall(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,16 +157,64 @@ class TermHit:
     phrase: str
 
 
+class _Entry(NamedTuple):
+    """One way a phrase can be spelled (optional elements taken or skipped), past its first two
+    words: ``rest`` is what must follow them, element by element."""
+
+    source: str
+    category: str
+    severity: int
+    rest: tuple[frozenset[str], ...]
+
+
+def _shapes(elements: tuple[_Element, ...]) -> list[tuple[frozenset[str], ...]]:
+    """Every sequence of word sets the phrase can match: each optional element taken or skipped.
+    That doubles per optional element, but phrases have few (the built-in ones four shapes at most)."""
+    shapes: list[tuple[frozenset[str], ...]] = [()]
+    for el in elements:
+        taken = [(*shape, el.words) for shape in shapes]
+        shapes = taken + shapes if el.optional else taken
+    return list(dict.fromkeys(shapes))
+
+
+class _Start(NamedTuple):
+    """The phrase shapes that start with one word, by the word after it. ``alone`` holds the
+    one-word shapes (they match whatever follows); ``by_next[w]`` holds those plus the shapes whose
+    second element accepts ``w``, all in phrase order, so the hit order is the phrase order."""
+
+    by_next: dict[str, list[_Entry]]
+    alone: list[_Entry]
+
+
 class TermMatcher:
-    """Phrase matcher indexed by every word a phrase can start with: one dict lookup per token,
-    a handful of short comparisons on a hit, so cost grows linearly with the text."""
+    """Phrase matcher indexed by every word a phrase can start with and the word after it: two
+    dict lookups per candidate token, a few set lookups on a hit, so cost grows linearly with the
+    text.
+
+    A phrase matches at a token when one of its shapes (see :func:`_shapes`) matches the tokens
+    from there: the same as backtracking over its optional elements, without the recursion. The
+    second-word lookup matters because common words start many phrases ("i" starts eight) and
+    almost never continue one."""
 
     def __init__(self, phrases: Iterable[tuple[str, int, str]] = _PHRASES) -> None:
-        self._index: dict[str, list[Phrase]] = {}
+        # Per start word, (phrase, what follows the word) for every shape, in phrase order.
+        tails_by_word: dict[str, list[tuple[Phrase, tuple[frozenset[str], ...]]]] = {}
         for cat, sev, src in phrases:
             phrase = _parse(cat, sev, src)
-            for first in self._first_words(phrase.elements):
-                self._index.setdefault(first, []).append(phrase)
+            for shape in _shapes(phrase.elements):
+                # The empty shape (every element optional and skipped) matches at any start word.
+                first, tail = (shape[0], shape[1:]) if shape else (self._first_words(phrase.elements), ())
+                for word in first:
+                    tails_by_word.setdefault(word, []).append((phrase, tail))
+        self._index: dict[str, _Start] = {}
+        for word, tails in tails_by_word.items():
+            seconds = {w for _p, tail in tails if tail for w in tail[0]}
+            by_next = {
+                nxt: [_Entry(p.source, p.category, p.severity, t[1:]) for p, t in tails if not t or nxt in t[0]]
+                for nxt in seconds
+            }
+            alone = [_Entry(p.source, p.category, p.severity, ()) for p, t in tails if not t]
+            self._index[word] = _Start(by_next, alone)
 
     @staticmethod
     def _first_words(elements: tuple[_Element, ...]) -> set[str]:
@@ -179,28 +226,24 @@ class TermMatcher:
         return firsts
 
     @staticmethod
-    def _match_at(tokens: list[str], i: int, elements: tuple[_Element, ...]) -> bool:
-        # Tiny backtracking over optional elements; phrases have at most ~8 elements.
-        if not elements:
-            return True
-        el, rest = elements[0], elements[1:]
-        if i < len(tokens) and tokens[i] in el.words and TermMatcher._match_at(tokens, i + 1, rest):
-            return True
-        return el.optional and TermMatcher._match_at(tokens, i, rest)
+    def _rest_matches(tokens: list[str], j: int, rest: tuple[frozenset[str], ...]) -> bool:
+        """Does each word set of ``rest`` accept its token, from token ``j`` on?"""
+        return len(rest) <= len(tokens) - j and all(map(frozenset.__contains__, rest, tokens[j : j + len(rest)]))
 
     def scan(self, tokens: list[str]) -> list[TermHit]:
         hits: list[TermHit] = []
-        seen: set[str] = set()
         index = self._index
-        for i, tok in enumerate(tokens):
-            candidates = index.get(tok)
-            if not candidates:
-                continue
-            for phrase in candidates:
-                if phrase.source in seen:
-                    continue
-                # The phrase may start with optional elements that this token skipped.
-                if self._match_at(tokens, i, phrase.elements):
-                    seen.add(phrase.source)
-                    hits.append(TermHit(phrase.category, phrase.severity, phrase.source))
+        # Most texts contain no word any phrase starts with: ``isdisjoint`` and ``compress`` test
+        # every token in C, so Python only loops over the positions that can start a phrase.
+        if index.keys().isdisjoint(tokens):
+            return hits
+        seen: set[str] = set()
+        n = len(tokens)
+        for i in compress(range(n), map(index.__contains__, tokens)):
+            start = index[tokens[i]]
+            entries = start.by_next.get(tokens[i + 1], start.alone) if i + 1 < n else start.alone
+            for source, category, severity, rest in entries:
+                if source not in seen and (not rest or self._rest_matches(tokens, i + 2, rest)):
+                    seen.add(source)
+                    hits.append(TermHit(category, severity, source))
         return hits

@@ -37,21 +37,20 @@ def build_categories(severities: Mapping[str, int], thresholds: Mapping[str, int
     the analyzer rated at all", not "block every text"."""
     out = []
     for cat in HARM_CATEGORIES:
-        if cat not in severities:
-            continue
-        sev = int(severities[cat])
-        thr = thresholds.get(cat, DEFAULT_THRESHOLD)
-        out.append(CategoryResult(category=cat, severity=sev, threshold=thr, blocked=sev > 0 and sev >= thr))
+        if cat in severities:
+            sev = int(severities[cat])
+            thr = thresholds.get(cat, DEFAULT_THRESHOLD)
+            out.append(CategoryResult(cat, sev, thr, sev > 0 and sev >= thr))  # positional: runs on every check
     return out
 
 
 def harm_reason(categories: list[CategoryResult]) -> str | None:
     """``"Violence>=4"`` for the most severe blocked category (ties: API order)."""
-    blocked = [c for c in categories if c.blocked]
-    if not blocked:
-        return None
-    worst = max(blocked, key=lambda c: c.severity)
-    return f"{worst.category}>={worst.threshold}"
+    worst: CategoryResult | None = None
+    for c in categories:  # first of the highest, like max() over the blocked ones
+        if c.blocked and (worst is None or c.severity > worst.severity):
+            worst = c
+    return None if worst is None else f"{worst.category}>={worst.threshold}"
 
 
 def unavailable_verdict(

@@ -29,17 +29,22 @@ _SUFFIXES = (
 )
 
 
+#: Every suffix at once: one C-level ``endswith`` lets most words skip the rule loop.
+_ANY_SUFFIX = tuple(suffix for suffix, _ in _SUFFIXES)
+
+
 def stem(word: str) -> str:
     """Strip one common English inflection, then a final ``e`` (so "invoice"/"invoices" meet)."""
     w = word.lower()
     if len(w) <= 3 or w.endswith("ss"):
         return w
-    for suffix, repl in _SUFFIXES:
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            w = w[: len(w) - len(suffix)] + repl
-            if suffix in ("ing", "ed", "er", "ers") and w[-1] == w[-2] and w[-1] not in "lsz":
-                w = w[:-1]  # "shipped" → "shipp" → "ship"
-            break
+    if w.endswith(_ANY_SUFFIX):
+        for suffix, repl in _SUFFIXES:
+            if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+                w = w[: len(w) - len(suffix)] + repl
+                if suffix in ("ing", "ed", "er", "ers") and w[-1] == w[-2] and w[-1] not in "lsz":
+                    w = w[:-1]  # "shipped" → "shipp" → "ship"
+                break
     return w[:-1] if len(w) > 4 and w.endswith("e") else w
 
 

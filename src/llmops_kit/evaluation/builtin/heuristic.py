@@ -4,17 +4,25 @@ Each check is its own evaluator with a named score; :class:`HeuristicQuality` co
 them into ``heuristic_quality`` (0–1, weighted mean of the sub-scores that apply). They
 are cheap signals, not judgements: good for catching an off-topic, empty, rambling or
 source-free support answer on every run, where an LLM judge would cost a call.
+
+Because they run on every agent run, each part reads the response through a shared
+:class:`~llmops_kit.evaluation._text.TextView` (window, tokens, lower-cased text computed
+once per run), and the slow-to-scan patterns are reached through cheap exact pre-checks
+(keyword ``find`` then an anchored match). Every shortcut returns exactly what the plain
+``findall``/``search`` over the window would: ``tests/evaluation/test_evaluation_golden.py``
+holds the scores recorded before them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping, Sequence
+from abc import abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 
-from llmops_kit.evaluation._text import count_words, window, words
+from llmops_kit.evaluation._text import TextView, words
 from llmops_kit.evaluation.base import EvalContext, EvalResult
-from llmops_kit.evaluation.builtin._base import BaseEvaluator
+from llmops_kit.evaluation.builtin._base import BaseEvaluator, InlineEvaluator, _clean, error_result
 from llmops_kit.evaluation.builtin._stem import DEFAULT_SYNONYMS, stem
 
 _MIN_PREFIX = 5  # a stem that is a prefix of another counts when it has at least this many letters
@@ -27,19 +35,71 @@ def _stems_match(a: str, b: str) -> bool:
     return len(short) >= _MIN_PREFIX and long_.startswith(short)
 
 
-def _phrase_in(phrase_stems: Sequence[str], text_stems: Sequence[str], text_set: frozenset[str]) -> bool:
+def _text_stems(tokens: frozenset[str], prefixes: frozenset[str]) -> tuple[frozenset[str], dict[str, list[str]]]:
+    """The distinct stems of the tokens opening with one of ``prefixes``, and them by first two letters.
+
+    Only those tokens can matter: ``stem`` keeps a word's first two letters, and
+    :func:`_phrase_in` only compares stems sharing them with a phrase stem; skipping the rest
+    skips most of the stemming, the costly part.
+    """
+    stems = frozenset(map(stem, [w for w in tokens if w[:2] in prefixes]))
+    by_prefix: dict[str, list[str]] = {}
+    for ts in stems:
+        by_prefix.setdefault(ts[:2], []).append(ts)
+    return stems, by_prefix
+
+
+def _phrase_in(phrase_stems: Sequence[str], text_set: frozenset[str], by_prefix: Mapping[str, list[str]]) -> bool:
     """All stems of the phrase occur in order-insensitive fashion; single stems allow prefix matches."""
     if not phrase_stems:
         return False
     for ps in phrase_stems:
         if ps in text_set:
             continue
-        if not any(_stems_match(ps, ts) for ts in text_set if ts[:2] == ps[:2]):
+        if len(ps) < _MIN_PREFIX:  # a shorter stem can only match itself
+            return False
+        bucket = by_prefix.get(ps[:2])  # the stems with ts[:2] == ps[:2]
+        if bucket is None or not any(_stems_match(ps, ts) for ts in bucket):
             return False
     return True
 
 
-class TopicCoverage(BaseEvaluator):
+class _TextPart(InlineEvaluator):
+    """A heuristic part that reads the response through a :class:`TextView`.
+
+    :meth:`assess` does the scoring; ``judge`` (hence ``evaluate``) builds a view of its own,
+    while :class:`HeuristicQuality` builds one per run and hands it to every part.
+    """
+
+    def judge(self, query: str, response: str, context: EvalContext) -> EvalResult:
+        return self.assess(TextView(response), query, context)
+
+    @abstractmethod
+    def assess(self, view: TextView, query: str, context: EvalContext) -> EvalResult:
+        """Score the (cleaned) response behind ``view``."""
+
+    def assess_now(self, view: TextView, query: str, context: EvalContext) -> EvalResult:
+        """:meth:`assess` with ``evaluate``'s error handling."""
+        try:
+            return self.assess(view, query, context)
+        except Exception as exc:  # an evaluator bug must not escape into the run
+            return self._failed(exc)
+
+    #: Whether :class:`HeuristicQuality` may call :meth:`assess_now` with its shared view: not for a
+    #: subclass that scores some other way (overrides ``judge``, or the coroutine path).
+    shares_view: bool = True
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "judge" in cls.__dict__ or cls.sync_capable is not True:
+            cls.shares_view = False
+
+
+#: Topic -> its variants' stems, per TopicCoverage instance; bounded (topics come with each run).
+_VARIANTS_CACHE_MAX = 512
+
+
+class TopicCoverage(_TextPart):
     """Share of ``context.expected_topics`` the response covers (inflections and synonyms count)."""
 
     def __init__(
@@ -55,6 +115,19 @@ class TopicCoverage(BaseEvaluator):
         for k, v in (synonyms or {}).items():
             merged[k.lower()] = (*merged.get(k.lower(), ()), *v)
         self._synonyms = merged
+        self._variants_cache: dict[str, tuple[list[tuple[str, ...]], frozenset[str]]] = {}
+
+    def _variants_of(self, topic: str) -> tuple[list[tuple[str, ...]], frozenset[str]]:
+        """:meth:`_variants` and the first two letters of their stems, remembered: they depend
+        only on the topic and the synonym table."""
+        cache = self._variants_cache
+        found = cache.get(topic)
+        if found is None:
+            if len(cache) >= _VARIANTS_CACHE_MAX:
+                cache.clear()
+            variants = self._variants(topic)
+            found = cache[topic] = (variants, frozenset(ps[:2] for v in variants for ps in v))
+        return found
 
     def _variants(self, topic: str) -> list[tuple[str, ...]]:
         key = topic.lower().strip()
@@ -65,16 +138,13 @@ class TopicCoverage(BaseEvaluator):
                 phrases.extend(syns)
         return [tuple(stem(w) for w in words(p)) for p in phrases]
 
-    runs_inline = True  # pure CPU: no await inside
-
-    async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
+    def assess(self, view: TextView, query: str, context: EvalContext) -> EvalResult:
         topics = [t for t in (str(t).strip() for t in context.expected_topics or ()) if t]
         if not topics:
             return self.skipped("no expected_topics in the context")
-        text, _ = window(response)
-        text_stems = [stem(w) for w in words(text)]
-        text_set = frozenset(text_stems)
-        covered = [t for t in topics if any(_phrase_in(v, text_stems, text_set) for v in self._variants(t))]
+        known = {t: self._variants_of(t) for t in topics}
+        text_set, by_prefix = _text_stems(view.token_set, frozenset().union(*(p for _, p in known.values())))
+        covered = [t for t in topics if any(_phrase_in(v, text_set, by_prefix) for v in known[t][0])]
         missing = [t for t in topics if t not in covered]
         value = len(covered) / len(topics)
         why = f"covered {len(covered)}/{len(topics)} topics" + (
@@ -83,21 +153,21 @@ class TopicCoverage(BaseEvaluator):
         return self.result(value, why)
 
 
-_NUMBER = re.compile(r"(?<![A-Za-z])(?:\d{1,3}(?:[,.]\d{3})+|\d+(?:[.,]\d+)?)(?:\s?%)?")
+#: A figure: ``(?<![A-Za-z])(?:\d{1,3}(?:[,.]\d{3})+|\d+(?:[.,]\d+)?)(?:\s?%)?`` with its first
+#: digit moved in front of the look-behind - the same matches, but a leading ``\d`` lets the
+#: regex engine skip to the next digit instead of trying the look-behind at every position.
+_NUMBER = re.compile(r"\d(?<![A-Za-z]\d)(?:\d{0,2}(?:[,.]\d{3})+|\d*(?:[.,]\d+)?)(?:\s?%)?")
 
 
-class HasNumbers(BaseEvaluator):
+class HasNumbers(_TextPart):
     """1 when the response states concrete figures (days, amounts, percentages), else 0."""
 
     def __init__(self, *, threshold: float = 1.0, name: str = "has_numbers") -> None:
         self.name = name
         self.threshold = threshold
 
-    runs_inline = True  # pure CPU: no await inside
-
-    async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
-        text, _ = window(response)
-        found = _NUMBER.findall(text)
+    def assess(self, view: TextView, query: str, context: EvalContext) -> EvalResult:
+        found = _NUMBER.findall(view.window)
         return self.result(
             # a count only: an excerpt could be a card or account number, and explanations are exported
             # even when message content capture is off
@@ -114,18 +184,67 @@ _CITATION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
-class HasCitations(BaseEvaluator):
+def _searched(pattern: re.Pattern[str], view: TextView) -> bool:
+    """The reference check: the pattern anywhere in the window."""
+    return pattern.search(view.window) is not None
+
+
+def _keyword_anchored(keywords: tuple[str, ...]) -> Callable[[re.Pattern[str], TextView], bool]:
+    r"""A check for a pattern whose every match opens with one of ``keywords`` (case-insensitively).
+
+    Scanning a pattern that opens with ``\b`` and an alternation costs ~20 ns per character;
+    ``str.find`` of the keywords in the lower-cased window, then the pattern matched at each hit
+    (which still sees the character before it, for ``\b``), gives the same answer for a fraction.
+    """
+
+    def check(pattern: re.Pattern[str], view: TextView) -> bool:
+        lower = view.lower
+        if lower is None:  # case folding that str.lower() does not mirror: scan
+            return _searched(pattern, view)
+        text = view.window
+        for keyword in keywords:
+            at = lower.find(keyword)
+            while at >= 0:
+                if pattern.match(text, at):
+                    return True
+                at = lower.find(keyword, at + 1)
+        return False
+
+    return check
+
+
+#: The "source" pattern read backwards: a match of ``\b(?:sources?|…|see)\s*:`` exists exactly when
+#: the reversed window has one of this (same characters, same classes, ``\b`` at the mirrored
+#: spot), and this one opens with the rare ``:`` instead of the common words.
+_SOURCE_REVERSED = re.compile(r":\s*(?:s?ecruos|s?ecnerefer|s?noitatic|ees)\b", re.IGNORECASE)
+
+
+def _source_cited(pattern: re.Pattern[str], view: TextView) -> bool:
+    text = view.window
+    return ":" in text and _SOURCE_REVERSED.search(text[::-1]) is not None
+
+
+#: How each kind is checked when plain ``search`` would be slow; each is exact (see the golden tests).
+_CITATION_CHECKS: Mapping[str, Callable[[re.Pattern[str], TextView], bool]] = {
+    "url": _keyword_anchored(("http",)),
+    "bracket": _keyword_anchored(("[",)),
+    "source": _source_cited,
+    "according": _keyword_anchored(("according to ",)),
+    "policy_ref": _keyword_anchored(("section", "article", "policy", "kb")),
+}
+
+
+class HasCitations(_TextPart):
     """1 when the response points at a source: a URL, ``[1]``, "Source:", a policy/KB section."""
 
     def __init__(self, *, threshold: float = 1.0, name: str = "has_citations") -> None:
         self.name = name
         self.threshold = threshold
 
-    runs_inline = True  # pure CPU: no await inside
-
-    async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
-        text, _ = window(response)
-        kinds = [kind for kind, pattern in _CITATION_PATTERNS if pattern.search(text)]
+    def assess(self, view: TextView, query: str, context: EvalContext) -> EvalResult:
+        kinds = [
+            kind for kind, pattern in _CITATION_PATTERNS if _CITATION_CHECKS.get(kind, _searched)(pattern, view)
+        ]
         return self.result(
             1.0 if kinds else 0.0, f"citation kinds: {', '.join(kinds)}" if kinds else "no citation"
         )
@@ -188,9 +307,11 @@ HEDGE_PHRASES: tuple[str, ...] = (
     "could be",
     "i suppose",
 )
+#: Each hedge phrase's words: a phrase can only be present when all of them are tokens.
+_PHRASE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = tuple((p, tuple(p.split())) for p in HEDGE_PHRASES)
 
 
-class NeutralTone(BaseEvaluator):
+class NeutralTone(_TextPart):
     """1 minus 0.2 per loaded or hedging word per 100 words (floor 0).
 
     Support answers should be calm and committal; a density keeps one "perhaps" in a long
@@ -211,22 +332,26 @@ class NeutralTone(BaseEvaluator):
         self._penalty = penalty_per_100_words
         self._loaded = loaded
         self._hedges = hedges
+        self._toned = frozenset(loaded) | frozenset(hedges)
 
-    runs_inline = True  # pure CPU: no await inside
-
-    async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
-        text, _ = window(response)
-        tokens = words(text)
+    def assess(self, view: TextView, query: str, context: EvalContext) -> EvalResult:
+        tokens = view.tokens
         if not tokens:
             return self.result(0.0, "empty response", label="empty", passed=False)
-        loaded = [t for t in tokens if t in self._loaded]
-        hedges = [t for t in tokens if t in self._hedges]
-        lower = " ".join(tokens)
-        phrases = [p for p in HEDGE_PHRASES if f" {p} " in f" {lower} "]
-        hits = len(loaded) + len(hedges) + sum(lower.count(p) for p in phrases)
+        present = view.token_set
+        # Per distinct loaded/hedging word: its occurrences (tokens.count), once per list it is on.
+        toned = self._toned & present
+        hits = sum(tokens.count(w) * ((w in self._loaded) + (w in self._hedges)) for w in toned) if toned else 0
+        phrases: list[str] = []
+        candidates = [p for p, ws in _PHRASE_WORDS if present.issuperset(ws)]
+        if candidates:  # only then is the joined text needed
+            lower = " ".join(tokens)
+            padded = f" {lower} "
+            phrases = [p for p in candidates if f" {p} " in padded]
+            hits += sum(lower.count(p) for p in phrases)
         density = hits * 100.0 / max(len(tokens), 20)
         value = max(0.0, 1.0 - self._penalty * density)
-        flagged = sorted(set(loaded + hedges + phrases))
+        flagged = sorted(toned.union(phrases)) if toned or phrases else []
         return self.result(
             round(value, 4),
             f"{hits} loaded/hedging term(s) in {len(tokens)} words"
@@ -234,7 +359,7 @@ class NeutralTone(BaseEvaluator):
         )
 
 
-class LengthWithinBounds(BaseEvaluator):
+class LengthWithinBounds(_TextPart):
     """1 inside [min_words, max_words]; outside it decays as words/min or max/words."""
 
     def __init__(
@@ -254,10 +379,8 @@ class LengthWithinBounds(BaseEvaluator):
         self.min_words = min_words
         self.max_words = max_words
 
-    runs_inline = True  # pure CPU: no await inside
-
-    async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
-        n = count_words(response)
+    def assess(self, view: TextView, query: str, context: EvalContext) -> EvalResult:
+        n = view.word_count()
         if n < self.min_words:
             value = n / self.min_words if self.min_words else 1.0
         elif n > self.max_words:
@@ -308,18 +431,47 @@ class HeuristicQuality(BaseEvaluator):
     def runs_inline(self) -> bool:  # inline exactly when every part is
         return all(getattr(p, "runs_inline", False) is True for p in self.parts)
 
+    @property  # type: ignore[override]
+    def sync_capable(self) -> bool:  # evaluate_now works exactly when every part has it
+        return all(getattr(p, "sync_capable", False) is True for p in self.parts)
+
     async def evaluate_many(self, query: str, response: str, context: EvalContext) -> list[EvalResult]:
+        if self.sync_capable:
+            return self.evaluate_now(query, response, context)
         if self.runs_inline:  # CPU-only parts: in turn, no task per part
             subs = [await p.evaluate(query, response, context) for p in self.parts]
         else:
             subs = list(await asyncio.gather(*(p.evaluate(query, response, context) for p in self.parts)))
-        try:
-            combined = self.combine(subs)
-        except Exception as exc:  # pragma: no cover - combine is arithmetic over floats
-            from llmops_kit.evaluation.builtin._base import error_result
+        return [*subs, self._combined(subs)]
 
-            combined = error_result(self.name, exc, threshold=self.threshold)
-        return [*subs, combined]
+    def evaluate_now(self, query: str, response: str, context: EvalContext) -> list[EvalResult]:
+        """``evaluate_many`` without coroutines, the response analysed once for all parts.
+
+        Each part still gets ``evaluate``'s cleaning (done once here; it is idempotent) and error
+        handling; only the tokenising and lower-casing are shared through one :class:`TextView`.
+        """
+        try:
+            query, response = _clean(query), _clean(response)
+        except Exception:  # an unprintable input: each part reports the error itself, as in evaluate()
+            subs = [p.evaluate_now(query, response, context) for p in self.parts]  # type: ignore[attr-defined]
+            return [*subs, self._combined(subs)]
+        context = context or EvalContext()
+        view: TextView | None = None
+        subs: list[EvalResult] = []
+        for p in self.parts:
+            if isinstance(p, _TextPart) and p.shares_view is True:
+                if view is None:
+                    view = TextView(response)
+                subs.append(p.assess_now(view, query, context))
+            else:
+                subs.append(p.evaluate_now(query, response, context))  # type: ignore[attr-defined]
+        return [*subs, self._combined(subs)]
+
+    def _combined(self, subs: Sequence[EvalResult]) -> EvalResult:
+        try:
+            return self.combine(subs)
+        except Exception as exc:  # pragma: no cover - combine is arithmetic over floats
+            return error_result(self.name, exc, threshold=self.threshold)
 
     async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
         return (await self.evaluate_many(query, response, context))[-1]
@@ -330,7 +482,7 @@ class HeuristicQuality(BaseEvaluator):
             for r in subs
             if r.status == "completed" and r.score is not None
         ]
-        total_w = sum(w for _, w in scored)
+        total_w = sum([w for _, w in scored])  # lists, not generators: same sums, less overhead
         if not scored or total_w <= 0:
             return EvalResult(
                 name=self.name,
@@ -340,8 +492,8 @@ class HeuristicQuality(BaseEvaluator):
                 status="error" if any(r.status == "error" for r in subs) else "skipped",
                 error_type=next((r.error_type for r in subs if r.error_type), None),
             )
-        value = round(sum(float(r.score) * w for r, w in scored) / total_w, 4)  # type: ignore[arg-type]
-        parts = " ".join(f"{r.name}={r.score:.2f}" for r, _ in scored)
+        value = round(sum([float(r.score) * w for r, w in scored]) / total_w, 4)  # type: ignore[arg-type]
+        parts = " ".join([f"{r.name}={r.score:.2f}" for r, _ in scored])
         dropped = [r.name for r in subs if r.status != "completed" or r.score is None]
         why = parts + (f" (not applied: {', '.join(dropped)})" if dropped else "")
         return self.result(value, why)

@@ -12,7 +12,11 @@ from collections.abc import Sequence
 
 from llmops_kit.evaluation._text import window
 from llmops_kit.evaluation.base import EvalContext, EvalResult
-from llmops_kit.evaluation.builtin._base import BaseEvaluator
+from llmops_kit.evaluation.builtin._base import InlineEvaluator
+
+#: Compiled per-run terms (from ``context.metadata``) per evaluator instance; bounded because
+#: each run may bring its own terms.
+_TERMS_CACHE_MAX = 256
 
 
 def _compile(terms: Sequence[str], *, regex: bool, case_sensitive: bool) -> list[tuple[str, re.Pattern[str]]]:
@@ -28,7 +32,7 @@ def _compile(terms: Sequence[str], *, regex: bool, case_sensitive: bool) -> list
     return out
 
 
-class _KeywordEvaluator(BaseEvaluator):
+class _KeywordEvaluator(InlineEvaluator):
     metadata_key = ""
 
     def __init__(
@@ -46,6 +50,7 @@ class _KeywordEvaluator(BaseEvaluator):
         self._case = case_sensitive
         # Bad patterns are a configuration error: fail at construction, not on every run.
         self._fixed = _compile(list(terms), regex=regex, case_sensitive=case_sensitive) if terms else None
+        self._compiled: dict[tuple[object, ...], list[tuple[str, re.Pattern[str]]]] = {}
 
     def _terms(self, context: EvalContext) -> list[tuple[str, re.Pattern[str]]] | None:
         if self._fixed is not None:
@@ -55,11 +60,21 @@ class _KeywordEvaluator(BaseEvaluator):
             return None
         if isinstance(raw, str):
             raw = [raw]
-        return _compile(
-            list(raw),
-            regex=bool((context.metadata or {}).get("regex", self._regex)),
-            case_sensitive=self._case,
-        )
+        terms = list(raw)
+        regex = bool((context.metadata or {}).get("regex", self._regex))
+        try:
+            key: tuple[object, ...] | None = (regex, *terms)
+            hash(key)
+        except TypeError:  # an unhashable term: _compile rejects it below
+            key = None
+        compiled = self._compiled.get(key) if key is not None else None
+        if compiled is None:  # a bad term raises here on every run, as before (failures are not cached)
+            compiled = _compile(terms, regex=regex, case_sensitive=self._case)
+            if key is not None:
+                if len(self._compiled) >= _TERMS_CACHE_MAX:
+                    self._compiled.clear()
+                self._compiled[key] = compiled
+        return compiled
 
 
 class MustInclude(_KeywordEvaluator):
@@ -67,9 +82,7 @@ class MustInclude(_KeywordEvaluator):
 
     metadata_key = "must_include"
 
-    runs_inline = True  # pure CPU: no await inside
-
-    async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
+    def judge(self, query: str, response: str, context: EvalContext) -> EvalResult:
         terms = self._terms(context)
         if not terms:
             return self.skipped("no must_include terms")
@@ -88,9 +101,7 @@ class MustNotInclude(_KeywordEvaluator):
 
     metadata_key = "must_not_include"
 
-    runs_inline = True  # pure CPU: no await inside
-
-    async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
+    def judge(self, query: str, response: str, context: EvalContext) -> EvalResult:
         terms = self._terms(context)
         if not terms:
             return self.skipped("no must_not_include terms")

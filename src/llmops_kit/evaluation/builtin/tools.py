@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Literal
 
 from llmops_kit.evaluation.base import EvalContext, EvalResult
-from llmops_kit.evaluation.builtin._base import BaseEvaluator
+from llmops_kit.evaluation.builtin._base import InlineEvaluator
 
 
-class ToolCalled(BaseEvaluator):
+class ToolCalled(InlineEvaluator):
     """Score = share of expected tools called (``mode="all"``) or 1/0 for ``"any"``.
 
     Expected names come from the constructor or ``context.metadata["expected_tools"]``.
@@ -34,9 +34,7 @@ class ToolCalled(BaseEvaluator):
         self._mode = mode
         self._count_failed = count_failed
 
-    runs_inline = True  # pure CPU: no await inside
-
-    async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
+    def judge(self, query: str, response: str, context: EvalContext) -> EvalResult:
         expected = self._tools or list((context.metadata or {}).get("expected_tools") or ())
         if not expected:
             return self.skipped("no expected tools")
@@ -54,7 +52,7 @@ class ToolCalled(BaseEvaluator):
         return self.result(value, why)
 
 
-class ToolNotCalled(BaseEvaluator):
+class ToolNotCalled(InlineEvaluator):
     """Passes when none of the forbidden tools was called (``context.metadata["forbidden_tools"]``)."""
 
     def __init__(
@@ -64,9 +62,7 @@ class ToolNotCalled(BaseEvaluator):
         self.threshold = threshold
         self._tools = list(tools) if tools else None
 
-    runs_inline = True  # pure CPU: no await inside
-
-    async def score(self, query: str, response: str, context: EvalContext) -> EvalResult:
+    def judge(self, query: str, response: str, context: EvalContext) -> EvalResult:
         forbidden = self._tools or list((context.metadata or {}).get("forbidden_tools") or ())
         if not forbidden:
             return self.skipped("no forbidden tools")
