@@ -116,8 +116,10 @@ async def test_unprintable_response_is_an_error_of_every_evaluator() -> None:
     results = await EvaluationRunner(default_evaluators()).evaluate("q", _Unprintable(), EvalContext())
     thresholds = {"topic_coverage": 0.6, "has_numbers": 1.0, "has_citations": 1.0, "neutral_tone": 0.6,
                   "length_within_bounds": 0.8, "must_include": 1.0, "must_not_include": 1.0, "tool_called": 1.0}
+    parts = {"topic_coverage", "has_numbers", "has_citations", "neutral_tone", "length_within_bounds"}
     expected = [
-        EvalResult(name, None, "error", None, "RuntimeError: no text", threshold, "0-1", "error", "RuntimeError")
+        EvalResult(name, None, "error", None, "RuntimeError: no text", threshold, "0-1", "error", "RuntimeError",
+                   part_of="heuristic_quality" if name in parts else None)
         for name, threshold in thresholds.items()
     ]
     expected.insert(5, EvalResult("heuristic_quality", None, None, None, "no heuristic applied", 0.6, "0-1", "error",

@@ -31,6 +31,7 @@ from llmops_kit.evaluation.builtin import HasNumbers, HeuristicQuality, MustIncl
 from llmops_kit.evaluation.runner import EvaluationRunner
 from llmops_kit.pricing.tokens import TiktokenCounter
 from llmops_kit.safety import pii
+from llmops_kit.telemetry import semconv as sc
 from llmops_kit.telemetry.instruments import Telemetry
 
 # --- audit: one encoding ----------------------------------------------------------------
@@ -234,6 +235,33 @@ def test_emit_evaluations_equals_one_by_one() -> None:
         (done,) = exporter.get_finished_spans()
         seen.append([(e.name, dict(e.attributes or {})) for e in done.events])
     assert seen[0] == seen[1] and len(seen[0]) == 2
+
+
+def test_parts_ride_on_their_evaluators_event_and_orphans_are_kept() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    results = [
+        EvalResult(name="tone", score=0.9, part_of="quality"),
+        EvalResult(name="length", score=None, status="skipped", part_of="quality"),
+        EvalResult(name="quality", score=0.8, passed=True),
+        EvalResult(name="lonely", score=0.3, part_of="absent"),  # its evaluator is not in the list
+    ]
+    exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tel = Telemetry(tracer_provider=provider, meter_provider=MeterProvider(metric_readers=[reader]))
+    span = tel.tracer.start_span("run")
+    tel.emit_evaluations(results, span, None, "agent")
+    span.end()
+    (done,) = exporter.get_finished_spans()
+    events = {e.attributes[sc.GEN_AI_EVALUATION_NAME]: dict(e.attributes) for e in done.events}
+    assert set(events) == {"quality", "lonely"}
+    assert events["quality"][sc.LLMOPS_EVAL_PART_PREFIX + "tone"] == 0.9
+    assert sc.LLMOPS_EVAL_PART_PREFIX + "length" not in events["quality"]  # no score, nothing to carry
+    points = [p for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics
+              for m in sm.metrics if m.name == sc.METRIC_EVALUATION_SCORE for p in m.data.data_points]
+    assert sorted(p.attributes[sc.GEN_AI_EVALUATION_NAME] for p in points) == ["lonely", "quality"]
 
 
 # --- tokens ---------------------------------------------------------------------------------

@@ -61,12 +61,20 @@ async def test_span_tree_is_mafs_plus_one_run_span(make_runtime: Any, spans: Any
     assert run_span.end_time >= invoke.end_time
     # evaluator scores: span events on our run span + gen_ai.evaluation.result log events parented to it
     assert result.evaluations and all(e.score is not None for e in result.evaluations)
+    # one event per evaluator; a composite's parts ride on its event as llmops.evaluation.part.*
+    evaluators = [e for e in result.evaluations if e.part_of is None]
+    parts = [e for e in result.evaluations if e.part_of is not None]
+    assert parts and all(p.part_of == "heuristic_quality" for p in parts)
     span_events = [e for e in run_span.events if e.name == sc.EVENT_EVALUATION_RESULT]
     assert sorted(e.attributes[sc.GEN_AI_EVALUATION_NAME] for e in span_events) == sorted(
-        e.name for e in result.evaluations)
+        e.name for e in evaluators)
+    quality = next(e for e in span_events if e.attributes[sc.GEN_AI_EVALUATION_NAME] == "heuristic_quality")
+    assert {p.name: p.score for p in parts} == {
+        k.removeprefix(sc.LLMOPS_EVAL_PART_PREFIX): v for k, v in quality.attributes.items()
+        if k.startswith(sc.LLMOPS_EVAL_PART_PREFIX)}
     logs = [r.log_record for r in telemetry.log_exporter.get_finished_logs()
             if r.log_record.event_name == sc.EVENT_EVALUATION_RESULT]
-    assert len(logs) == len(result.evaluations)
+    assert len(logs) == len(evaluators)
     assert {log.span_id for log in logs} == {run_span.context.span_id}
 
 

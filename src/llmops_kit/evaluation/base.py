@@ -40,6 +40,9 @@ class EvalResult:
     scale: str = "0-1"
     status: EvalStatus = "completed"
     error_type: str | None = None
+    #: the evaluator this result is a sub-score of (``HeuristicQuality``'s parts): telemetry
+    #: reports it as an attribute of that evaluator's event, the audit record lists it as is
+    part_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

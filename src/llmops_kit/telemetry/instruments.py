@@ -166,14 +166,30 @@ class Telemetry:
         self, results: Sequence[EvalResult], span: Span | None = None, response_id: str | None = None,
         agent: str | None = None,
     ) -> None:
-        """:meth:`emit_evaluation` for a run's results: the parent context and the span's
-        recording flag are looked up once, not once per result (a run scores 6+ results)."""
+        """:meth:`emit_evaluation` for a run's results, one event and one score point per evaluator.
+
+        Sub-scores of a composite evaluator (``part_of`` set, e.g. ``HeuristicQuality``'s five
+        parts) ride on their evaluator's event as ``llmops.evaluation.part.<name>`` attributes
+        rather than as events of their own: one run sends one event per evaluator instead of six,
+        which is what App Insights bills per row and what a dashboard groups by. A part whose
+        evaluator is not among ``results`` is sent on its own, so nothing is dropped. The parent
+        context and the span's recording flag are looked up once per run.
+        """
         if not results:
             return
+        parts: dict[str, dict[str, float]] = {}
+        names: set[str] = set()
+        for result in results:
+            if result.part_of is None:
+                names.add(result.name)
+            elif result.score is not None:
+                parts.setdefault(result.part_of, {})[f"{sc.LLMOPS_EVAL_PART_PREFIX}{result.name}"] = float(result.score)
         ctx = trace.set_span_in_context(span) if span is not None else None
         on_span = span is not None and span.is_recording()
         emit, record = self.event_logger.emit, self.evaluation_score.record
         for result in results:
+            if result.part_of is not None and result.part_of in names:
+                continue  # carried by its evaluator's event
             attrs: dict[str, Any] = {sc.GEN_AI_EVALUATION_NAME: result.name}
             if result.score is not None:
                 attrs[sc.GEN_AI_EVALUATION_SCORE_VALUE] = float(result.score)
@@ -187,6 +203,9 @@ class Telemetry:
                 attrs[sc.LLMOPS_EVAL_PASSED] = result.passed
             if result.error_type:
                 attrs[sc.ERROR_TYPE] = result.error_type
+            sub_scores = parts.get(result.name)
+            if sub_scores:
+                attrs.update(sub_scores)
             emit(event_name=sc.EVENT_EVALUATION_RESULT, attributes=attrs, context=ctx)
             if on_span:
                 span.add_event(sc.EVENT_EVALUATION_RESULT, attributes=attrs)  # type: ignore[union-attr]

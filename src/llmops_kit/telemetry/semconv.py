@@ -95,6 +95,8 @@ LLMOPS_GUARDRAIL_ACTION = "llmops.guardrail.action"
 LLMOPS_GUARDRAIL_KIND = "llmops.guardrail.kind"
 LLMOPS_AUDIT_LOCATION = "llmops.audit.location"
 LLMOPS_EVAL_PASSED = "llmops.evaluation.passed"
+#: prefix of a composite evaluator's sub-score attributes on its event: ``llmops.evaluation.part.<name>``
+LLMOPS_EVAL_PART_PREFIX = "llmops.evaluation.part."
 LLMOPS_TIMEOUT_S = "llmops.run.timeout_s"
 LLMOPS_WORKFLOW_RUN_ID = "llmops.workflow.run.id"
 LLMOPS_WORKFLOW_NAME = "llmops.workflow.name"

@@ -442,7 +442,7 @@ class HeuristicQuality(BaseEvaluator):
             subs = [await p.evaluate(query, response, context) for p in self.parts]
         else:
             subs = list(await asyncio.gather(*(p.evaluate(query, response, context) for p in self.parts)))
-        return [*subs, self._combined(subs)]
+        return self._with_parts(subs)
 
     def evaluate_now(self, query: str, response: str, context: EvalContext) -> list[EvalResult]:
         """``evaluate_many`` without coroutines, the response analysed once for all parts.
@@ -454,7 +454,7 @@ class HeuristicQuality(BaseEvaluator):
             query, response = _clean(query), _clean(response)
         except Exception:  # an unprintable input: each part reports the error itself, as in evaluate()
             subs = [p.evaluate_now(query, response, context) for p in self.parts]  # type: ignore[attr-defined]
-            return [*subs, self._combined(subs)]
+            return self._with_parts(subs)
         context = context or EvalContext()
         view: TextView | None = None
         subs: list[EvalResult] = []
@@ -465,6 +465,16 @@ class HeuristicQuality(BaseEvaluator):
                 subs.append(p.assess_now(view, query, context))
             else:
                 subs.append(p.evaluate_now(query, response, context))  # type: ignore[attr-defined]
+        return self._with_parts(subs)
+
+    def _with_parts(self, subs: list[EvalResult]) -> list[EvalResult]:
+        """The parts, each marked ``part_of`` this evaluator, then the combined result.
+
+        The mark lets telemetry send one ``gen_ai.evaluation.result`` per evaluator with the
+        part scores as attributes, instead of six events and six histogram points a run.
+        """
+        for sub in subs:
+            sub.part_of = self.name
         return [*subs, self._combined(subs)]
 
     def _combined(self, subs: Sequence[EvalResult]) -> EvalResult:
