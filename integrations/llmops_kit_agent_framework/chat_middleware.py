@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,8 +120,13 @@ class LLMOpsChatMiddleware(ChatMiddleware):
         subject = _subject(state, call.model)
         max_out = _max_output_tokens(context) or (state.ctx.max_output_tokens if state else None) \
             or settings.max_output_tokens
+        messages, options = list(context.messages), context.options
+
+        def estimate() -> BudgetAmount:  # counted only if a limit applies (or usage goes unreported)
+            return estimate_amount(runtime.pricing, runtime.tokens, call.model, _prompt(messages, options), max_out)
+
         try:
-            estimate = estimate_amount(runtime.pricing, runtime.tokens, call.model, _prompt(context), max_out)
+            runtime.pricing.price_for(call.model)  # an unpriced model is refused even when nothing is metered
             reservation = await runtime.budget.reserve(subject, estimate)
         except LookupError as exc:  # no price for the model and UNKNOWN_MODEL_PRICE=error
             reservation = BudgetReservation(subject.call_id or "", False, subject, _zero(), reason=str(exc),
@@ -289,13 +294,13 @@ def _max_output_tokens(context: ChatContext) -> int | None:
         return None
 
 
-def _prompt(context: ChatContext) -> list[dict[str, str]]:
+def _prompt(prompt: Sequence[Any], options: Mapping[str, Any] | None) -> list[dict[str, str]]:
     """The call's prompt as role/content pairs for the token estimate (instructions included)."""
     messages: list[dict[str, str]] = []
-    instructions = (context.options or {}).get("instructions")
+    instructions = (options or {}).get("instructions")
     if instructions:
         messages.append({"role": "system", "content": str(instructions)})
-    for message in context.messages:  # one pass over the contents (``Message.text`` is a second)
+    for message in prompt:  # one pass over the contents (``Message.text`` is a second)
         texts: list[str] = []
         extra: list[str] = []
         for content in message.contents:

@@ -243,3 +243,26 @@ async def test_ledger_reserve_is_all_or_nothing_across_keys() -> None:
         not out.granted and out.denied_key == "a" and (out.committed, out.reserved, out.limit) == (0, 5, 10)
     )
     assert (await led.counters(["b"]))["b"].reserved == 0
+
+
+async def test_a_callable_estimate_is_computed_only_when_a_limit_applies(ledger) -> None:
+    calls: list[int] = []
+
+    def estimate() -> BudgetAmount:
+        calls.append(1)
+        return cost(5_000)
+
+    unmetered = BudgetManager(BudgetPolicy([BudgetLimit("tenant", "day", "cost_micro_usd", CAP)]), ledger)
+    res = await unmetered.reserve(BudgetSubject(), estimate)  # no tenant: the tenant limit does not apply
+    assert res.granted and res.deferred is not None and calls == []
+    settled = await unmetered.settle(res, cost(9_000))  # reported usage: still no estimate needed
+    assert calls == [] and not settled.over_reservation and settled.actual.cost_micro_usd == 9_000
+
+    res = await unmetered.reserve(BudgetSubject(), estimate)
+    settled = await unmetered.settle(res, None)  # unreported usage is charged the estimate, never $0
+    assert calls == [1] and settled.settled_at_reserved and settled.actual.cost_micro_usd == 5_000
+
+    metered = BudgetManager(BudgetPolicy([BudgetLimit("global", "day", "cost_micro_usd", CAP)]), ledger)
+    res = await metered.reserve(BudgetSubject(), estimate)
+    assert res.granted and res.deferred is None and res.charges and calls == [1, 1]
+    assert res.estimate.cost_micro_usd == 5_000

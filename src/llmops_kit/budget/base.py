@@ -9,7 +9,7 @@ implicit and a reset job unnecessary.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -151,6 +151,15 @@ class BudgetReservation:
     denied_limit: str | None = None
     resets_at: datetime | None = None
     fail_open: bool = False
+    #: the estimate, not yet computed: no limit applied at admission (see ``BudgetGate.reserve``)
+    deferred: Callable[[], BudgetAmount] | None = None
+
+    def reserved(self) -> BudgetAmount:
+        """The estimate, computed now if it was deferred (a call settled without reported usage
+        is charged this, never $0, whether or not a limit applied)."""
+        if self.deferred is not None:
+            self.estimate, self.deferred = self.deferred(), None
+        return self.estimate
 
 
 @dataclass(slots=True)
@@ -166,7 +175,16 @@ class BudgetSettlement:
 class BudgetGate(Protocol):
     """What the pipeline and the framework integrations call around each model call or run."""
 
-    async def reserve(self, subject: BudgetSubject, estimate: BudgetAmount) -> BudgetReservation: ...
+    async def reserve(
+        self, subject: BudgetSubject, estimate: BudgetAmount | Callable[[], BudgetAmount]
+    ) -> BudgetReservation:
+        """Hold ``estimate`` against every limit that applies to ``subject``.
+
+        A callable estimate is computed only when a limit applies (counting a prompt's tokens
+        is most of a reservation's cost, and wasted when nothing is metered); otherwise the
+        grant carries it as ``deferred``, resolved by :meth:`BudgetReservation.reserved`.
+        """
+        ...
 
     async def settle(
         self, reservation: BudgetReservation, actual: BudgetAmount | None

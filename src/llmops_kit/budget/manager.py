@@ -175,9 +175,15 @@ class BudgetManager:
         )
 
     # --- BudgetGate -----------------------------------------------------------------------
-    async def reserve(self, subject: BudgetSubject, estimate: BudgetAmount) -> BudgetReservation:
+    async def reserve(
+        self, subject: BudgetSubject, estimate: BudgetAmount | Callable[[], BudgetAmount]
+    ) -> BudgetReservation:
         rid = new_id()
         policy = await self.policy()
+        if callable(estimate):
+            if not policy.applicable(subject):  # nothing meters this subject: skip the estimate
+                return BudgetReservation(rid, True, subject, BudgetAmount(), deferred=estimate)
+            estimate = estimate()
         pairs = self._charges(policy, subject, estimate, self._clock())
         charges = tuple(ch for ch, _ in pairs)
         if not charges:
@@ -268,8 +274,9 @@ class BudgetManager:
     def _settle_amount(
         self, reservation: BudgetReservation, actual: BudgetAmount | None
     ) -> tuple[BudgetAmount, bool]:
-        amount = reservation.estimate if actual is None else _non_negative(actual)
-        over = any(amount.get(u) > reservation.estimate.get(u) for u in BUDGET_UNITS)
+        deferred = reservation.deferred is not None  # no limit applied: nothing was held to exceed
+        amount = reservation.reserved() if actual is None else _non_negative(actual)
+        over = not deferred and any(amount.get(u) > reservation.estimate.get(u) for u in BUDGET_UNITS)
         if over:
             self.stats.over_reservations += 1
             _log.info(
