@@ -86,10 +86,12 @@ class LLMOpsChatMiddleware(ChatMiddleware):
             await self._finish(call, None, exc)
             raise
         if not context.stream:
-            await self._finish(call, context.result, None)
+            last = state is not None and state.on_last_call is not None and _is_last_call(context.result)
+            # the last call's outcome (cost included) is published by on_last_call: no interim write
+            await self._finish(call, context.result, None, publish=not last)
             await self.tools.admit(state, context.result)  # raises ToolDeniedError before MAF runs a tool
-            if state is not None and state.on_last_call is not None and _is_last_call(context.result):
-                await state.on_last_call()
+            if last:
+                await state.on_last_call()  # type: ignore[union-attr]
             return
 
         def first_chunk(update: Any) -> None:
@@ -169,7 +171,8 @@ class LLMOpsChatMiddleware(ChatMiddleware):
         context.result = chat_stream(reply) if context.stream else reply
 
     # --- after the call -------------------------------------------------------------------
-    async def _finish(self, call: _Call, response: Any, error: BaseException | None) -> None:
+    async def _finish(self, call: _Call, response: Any, error: BaseException | None, *,
+                      publish: bool = True) -> None:
         if call.finished:
             return
         call.finished = True
@@ -208,7 +211,7 @@ class LLMOpsChatMiddleware(ChatMiddleware):
             if isinstance(error, Exception) and not isinstance(error, MiddlewareTermination):
                 invoke_span.publish_outcome(
                     state, "error", f"agent_error: {type(error).__name__}: {str(error)[:300]}")
-            else:
+            elif publish:
                 invoke_span.publish_call(state)
         maf_metrics = OBSERVABILITY_SETTINGS.ENABLED  # MAF already records token usage and duration
         runtime.telemetry.record_model_call(

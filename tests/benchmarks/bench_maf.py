@@ -10,7 +10,9 @@ interleaved round by round in one process so machine noise hits all three alike:
 * ``maf-otel``   - MAF's own instrumentation on: ``invoke_agent``/``chat``/``execute_tool`` spans and
                    its metrics through SDK providers (batch span processor, no-op exporter);
 * ``llmops``     - MAF instrumentation + ``llmops_middleware()`` on the embedded defaults (offline safety
-                   analyzer, SQLite budget ledger, JSONL audit file, inline default evaluators).
+                   analyzer, SQLite budget ledger, JSONL audit file, inline default evaluators);
+* ``+budget``     - the same with a daily token budget set, so every model call really reserves and
+                   settles in the SQLite ledger (the defaults set no limit, which skips the ledger).
 
 Reported: the median µs per run of each variant, the µs each layer adds, and the ratio of
 what llmops adds to what MAF's instrumentation adds (target: <= 1.0). Both ``stream=False``
@@ -94,16 +96,21 @@ async def main(runs: int, rounds: int, clock_name: str = "wall", stat: str = "me
     tmp = Path(tempfile.mkdtemp(prefix="bench-maf-"))
     settings = Settings.load(env_file=None, data_dir=tmp)  # embedded defaults: sqlite budget, file audit
     runtime = build_runtime(settings, tracer_provider=tracer_provider, meter_provider=meter_provider)
+    metered = build_runtime(Settings.load(env_file=None, data_dir=tmp / "metered", daily_token_budget=10**12),
+                            tracer_provider=tracer_provider, meter_provider=meter_provider)
     agents = {
         "bare": (Agent(client=ScriptedChatClient(), name="w", tools=[get_weather]), False),
         "maf-otel": (Agent(client=ScriptedChatClient(), name="w", tools=[get_weather]), True),
         "llmops": (Agent(client=ScriptedChatClient(), name="w", tools=[get_weather],
                          middleware=llmops_middleware(runtime)), True),
+        "+budget": (Agent(client=ScriptedChatClient(), name="w", tools=[get_weather],
+                          middleware=llmops_middleware(metered)), True),
     }
-    console = Console()
+    console = Console(width=150)
     table = Table(title=f"MAF run overhead ({runs} runs x {rounds} rounds per cell, {stat} µs/run, "
                         f"{clock_name} clock)")
-    for column in ("mode", "bare", "maf-otel", "llmops", "MAF otel adds", "llmops adds", "ratio llmops/MAF"):
+    for column in ("mode", "bare", "maf-otel", "llmops", "+budget", "MAF otel adds", "llmops adds",
+                   "ratio llmops/MAF", "ratio +budget/MAF"):
         table.add_column(column, justify="right")
     try:
         for stream in (False, True):
@@ -116,12 +123,16 @@ async def main(runs: int, rounds: int, clock_name: str = "wall", stat: str = "me
             med = {name: reduce(values) * 1e6 for name, values in samples.items()}
             maf_adds = med["maf-otel"] - med["bare"]
             ours_adds = med["llmops"] - med["maf-otel"]
+            budget_adds = med["+budget"] - med["maf-otel"]
             ratio = ours_adds / maf_adds if maf_adds > 0 else float("inf")
+            budget_ratio = budget_adds / maf_adds if maf_adds > 0 else float("inf")
             table.add_row("stream" if stream else "sync", f"{med['bare']:.0f}", f"{med['maf-otel']:.0f}",
-                          f"{med['llmops']:.0f}", f"{maf_adds:+.0f}", f"{ours_adds:+.0f}", f"{ratio:.2f}")
+                          f"{med['llmops']:.0f}", f"{med['+budget']:.0f}", f"{maf_adds:+.0f}",
+                          f"{ours_adds:+.0f}", f"{ratio:.2f}", f"{budget_ratio:.2f}")
     finally:
         OBSERVABILITY_SETTINGS.enable_instrumentation = True
         await runtime.aclose()
+        await metered.aclose()
         tracer_provider.shutdown()
     console.print(table)
     console.print(f"spans exported: {exporter.count}; budget ledger: {runtime.backends.get('budget')}; "

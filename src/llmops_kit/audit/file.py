@@ -73,6 +73,7 @@ class FileAuditSink:
             raise
         self._written_seq = self._chain.last_seq
         self._last_day = self._recovered_day
+        self._day_file_cache: tuple[str, str] = ("", "")
         self._thread = threading.Thread(target=self._run, name="llmops-audit-file", daemon=True)
         self._thread.start()
         ref = weakref.ref(self)
@@ -125,8 +126,16 @@ class FileAuditSink:
                 self._oldest = time.monotonic()
             if len(self._pending) == 1 or len(self._pending) >= self._max_records:
                 self._cond.notify_all()
-        return AuditReceipt(sink=self.name, location=f"{self.directory / day}.jsonl#seq={entry['seq']}",
+        return AuditReceipt(sink=self.name, location=f"{self._day_file(day)}#seq={entry['seq']}",
                             sequence=entry["seq"], record_hash=entry["hash"])
+
+    def _day_file(self, day: str) -> str:
+        """``<directory>/<day>.jsonl`` as text, built once a day rather than per record (a Path
+        join and its ``str`` cost more than the rest of a receipt)."""
+        cached = self._day_file_cache
+        if cached[0] != day:
+            cached = self._day_file_cache = (day, f"{self.directory / day}.jsonl")
+        return cached[1]
 
     async def flush(self) -> None:
         await asyncio.to_thread(self.flush_sync)
