@@ -121,6 +121,11 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
             context.stream_result_to_updates = AgentResponse.to_updates
 
         def first_token(update: Any) -> None:
+            # every chunk of every model call passes here first, so this one hook also times
+            # each call's first chunk (the chat middleware registers the call in flight)
+            call = state.current_call
+            if call is not None and call.ttft_s is None:
+                call.mark_first_chunk()
             if state.ttft_s is None and getattr(update, "text", None):
                 state.mark_first_token()
             return None

@@ -71,6 +71,8 @@ class RunState:
     on_last_call: Callable[[], Awaitable[None]] | None = None
     #: the output verdict taken at the last model call and the text it judged
     early_output: tuple[str, SafetyVerdict] | None = None
+    #: ``stream=True``: the model call in flight, whose first chunk the agent's update hook times
+    current_call: Any = None
 
     @property
     def budget_run_id(self) -> str:

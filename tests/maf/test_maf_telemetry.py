@@ -145,3 +145,26 @@ async def test_cost_and_guardrail_metrics_are_recorded(make_runtime: Any, teleme
     assert decisions[("model_call", "budget")] == 2
     runs = telemetry.metric_points(sc.METRIC_RUNS)
     assert [(p.attributes[sc.LLMOPS_RUN_STATUS], p.value) for p in runs] == [("ok", 1)]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["sync", "stream"])
+async def test_time_to_first_chunk_is_recorded_per_streamed_model_call(
+    make_runtime: Any, telemetry: Any, stream: bool
+) -> None:
+    """Timed by the agent's update hook (no transform hook per model call): one point per
+    streamed call, each no longer than the run's own time to first token; none when not streamed."""
+    runtime = make_runtime()
+    results: list[Any] = []
+    client = ScriptedChatClient()
+    agent = Agent(client=client, name="weather", instructions=INSTRUCTIONS, tools=[get_weather],
+                  middleware=llmops_middleware(runtime, on_result=results.append))
+
+    await run_agent(agent, "What's the weather in Oslo?", stream)
+
+    points = telemetry.metric_points(sc.METRIC_TTFC)
+    if not stream:
+        assert points == []
+        return
+    [point] = points  # one series: same model, provider and agent
+    assert point.count == len(client.calls) == 2
+    assert point.sum > 0 and point.max * 1000 <= results[0].latency_ms
