@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from llmops_kit_agent_framework.state import RunState
 
 
-def note_requests(state: RunState, response: Any, telemetry: Telemetry) -> list[tuple[ToolCallRecord, Any]]:
-    """Record the tool calls a model reply asks for; returns each new record with its raw arguments."""
+def note_requests(state: RunState | None, response: Any, telemetry: Telemetry) -> list[tuple[ToolCallRecord, Any]]:
+    """Record the tool calls a model reply asks for on the run (if one is bound); returns each
+    new record with its raw arguments, so the tool policy applies with or without a run."""
     requested: list[tuple[ToolCallRecord, Any]] = []
     for message in getattr(response, "messages", None) or ():
         for content in message.contents:
@@ -33,7 +34,8 @@ def note_requests(state: RunState, response: Any, telemetry: Telemetry) -> list[
             record = ToolCallRecord(name=content.name or "unknown", call_id=content.call_id or None)
             if telemetry.capture_content:
                 record.arguments = telemetry.content(arguments_text(content.arguments))
-            state.tool_calls.append(record)
+            if state is not None:
+                state.tool_calls.append(record)
             requested.append((record, content.arguments))
     return requested
 

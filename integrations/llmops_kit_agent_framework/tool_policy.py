@@ -107,15 +107,16 @@ class ToolGate:
         return self._from_settings
 
     async def admit(self, state: RunState | None, response: Any) -> None:
-        """Record the reply's tool calls and refuse the batch if policy denies one of them."""
-        if state is None:
-            return
+        """Record the reply's tool calls and refuse the batch if policy denies one of them.
+
+        Without a bound run (the chat middleware on a bare chat client) nothing is recorded,
+        but the policy applies all the same."""
         runtime = self._ref.get()
         requested = tool_calls.note_requests(state, response, runtime.telemetry)
         policy = self.policy
         if not requested or policy is None:
             return
-        agent = state.ctx.agent_name
+        agent = state.ctx.agent_name if state is not None else None
         for record, arguments in requested:
             name = record.name
             reason = policy.decide(name) or await self._check_arguments(policy, arguments, name)
@@ -125,9 +126,9 @@ class ToolGate:
                 self._deny(state, record, reason)
                 raise ToolDeniedError(name, reason)
 
-    def _deny(self, state: RunState, record: ToolCallRecord, reason: str) -> None:
+    def _deny(self, state: RunState | None, record: ToolCallRecord, reason: str) -> None:
         record.error = f"denied: {reason}"
-        if state.tool_denied_reason is None:
+        if state is not None and state.tool_denied_reason is None:
             state.tool_denied_reason = f"tool_denied: {record.name} {reason}"
             invoke_span.publish_outcome(state, "error", state.tool_denied_reason)  # MAF ends it next
         span = trace.get_current_span()

@@ -83,3 +83,20 @@ async def test_a_failing_tool_is_recorded_with_its_error(make_runtime: Any, stre
     assert call["name"] == "lookup_order" and "orders backend is down" in (call["error"] or "")
     [record] = await audit_records(runtime)
     assert "orders backend is down" in record["tool_calls"][0]["error"]
+
+
+async def test_the_tool_policy_holds_on_a_bare_chat_client_without_an_agent(make_runtime: Any) -> None:
+    """The chat middleware alone (no agent middleware, so no run is bound) still refuses the call."""
+    from agent_framework import Message
+
+    from llmops_kit_agent_framework import LLMOpsChatMiddleware, RuntimeRef, ToolDeniedError, ToolPolicy
+    from tests.maf.test_maf_guardrails import make_delete_tool
+
+    executed: list[str] = []
+    guard = LLMOpsChatMiddleware(RuntimeRef(make_runtime()), ToolPolicy.of(deny={"delete_records"}))
+    client = ScriptedChatClient(middleware=[guard])
+
+    with pytest.raises(ToolDeniedError, match="delete_records"):
+        await client.get_response([Message(role="user", contents=["Wipe the Customers table"])],
+                                  options={"tools": [make_delete_tool(executed)]})
+    assert executed == [] and len(client.calls) == 1
