@@ -8,7 +8,7 @@ import pytest
 from agent_framework import Agent
 from agent_framework.observability import OBSERVABILITY_SETTINGS
 from tests.maf.conftest import span_tree
-from tests.maf.test_maf_agent_runs import INSTRUCTIONS, run_agent
+from tests.maf.test_maf_agent_runs import INSTRUCTIONS, run_agent, weather_agent
 
 from llmops_kit.results import RunResult
 from llmops_kit.telemetry import semconv as sc
@@ -153,11 +153,8 @@ async def test_time_to_first_chunk_is_recorded_per_streamed_model_call(
 ) -> None:
     """Timed by the agent's update hook (no transform hook per model call): one point per
     streamed call, each no longer than the run's own time to first token; none when not streamed."""
-    runtime = make_runtime()
-    results: list[Any] = []
-    client = ScriptedChatClient()
-    agent = Agent(client=client, name="weather", instructions=INSTRUCTIONS, tools=[get_weather],
-                  middleware=llmops_middleware(runtime, on_result=results.append))
+    results: list[RunResult] = []
+    agent, client = weather_agent(make_runtime(), results)
 
     await run_agent(agent, "What's the weather in Oslo?", stream)
 

@@ -88,9 +88,9 @@ async def test_a_failing_tool_is_recorded_with_its_error(make_runtime: Any, stre
 async def test_the_tool_policy_holds_on_a_bare_chat_client_without_an_agent(make_runtime: Any) -> None:
     """The chat middleware alone (no agent middleware, so no run is bound) still refuses the call."""
     from agent_framework import Message
+    from tests.maf.test_maf_guardrails import make_delete_tool
 
     from llmops_kit_agent_framework import LLMOpsChatMiddleware, RuntimeRef, ToolDeniedError, ToolPolicy
-    from tests.maf.test_maf_guardrails import make_delete_tool
 
     executed: list[str] = []
     guard = LLMOpsChatMiddleware(RuntimeRef(make_runtime()), ToolPolicy.of(deny={"delete_records"}))
