@@ -11,6 +11,10 @@ The chat middleware is also where MAF's ``invoke_agent`` span is reachable (it i
 span here): the first call captures it and every call writes the run's cost and budget
 decision on it; with ``stream=False`` the last call also triggers the run's output check and
 outcome there (``invoke_span``), because MAF ends the span before the agent middleware resumes.
+
+Tool calls are handled here too, on the reply that asks for them (``tool_calls``, ``ToolGate``):
+they are recorded, and the tool policy refuses a denied call before MAF executes any call of
+the batch - so the stack needs no function middleware layer.
 """
 
 from __future__ import annotations
