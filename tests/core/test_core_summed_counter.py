@@ -92,3 +92,11 @@ def test_two_runtimes_on_one_provider_add_to_the_same_series() -> None:
     second.record_run(agent="a", status="ok")
     assert first.runs is second.runs
     assert points(reader, "llmops.runs") == {(("gen_ai.agent.name", "a"), ("llmops.run.status", "ok")): 2}
+
+
+def test_list_valued_attributes_are_counted_not_crashed_on() -> None:
+    reader = InMemoryMetricReader()
+    runs = counter(reader)
+    runs.add(1, {"tags": ["a", "b"]})
+    runs.add(1, {"tags": ["a", "b"]})
+    assert points(reader) == {(("tags", ("a", "b")),): 2}

@@ -54,6 +54,10 @@ class SummedCounter:
         if amount < 0:
             return  # a monotonic counter ignores negative increments, as the SDK does
         key: AttributeKey = tuple(sorted(attributes.items())) if attributes else ()
+        try:
+            hash(key)
+        except TypeError:  # a list-valued attribute (valid in OTel): keyed as a tuple, same values
+            key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in key)
         with self._lock:
             totals = self._totals
             if key not in totals and len(totals) >= self._max_series:
