@@ -37,7 +37,7 @@ class _CallCollector(ChatMiddleware):
         telemetry = _telemetry(state)
         if state is not None:  # MAF's invoke_agent is current here: label it with the run's ids
             invoke_span.capture(state, trace.get_current_span())
-            if state.tool_calls and telemetry is not None:
+            if state.tool_calls:
                 tool_calls.note_results(state, context.messages, telemetry)
         await call_next()
         if state is None:
@@ -52,8 +52,7 @@ class _CallCollector(ChatMiddleware):
                 usage=usage_of(response) or TokenUsage(reported=False), provider=provider,
                 duration_s=time.perf_counter() - started, agent_name=state.ctx.agent_name,
             ))
-            if telemetry is not None:
-                tool_calls.note_requests(state, response, telemetry)
+            tool_calls.note_requests(state, response, telemetry)
 
         if context.stream:
             context.stream_result_hooks.append(lambda response: record(response))
@@ -89,7 +88,7 @@ class MAFAgentAdapter:
                     state.mark_first_token()
             response = await stream.get_final_response()
         telemetry = _telemetry(state)
-        if state.tool_calls and telemetry is not None:  # results of a loop that ended on tools
+        if state.tool_calls:  # results of a loop that ended on tools
             tool_calls.note_results(state, response.messages, telemetry)
         calls = state.model_calls
         return AgentReply(

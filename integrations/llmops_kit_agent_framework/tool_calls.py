@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from llmops_kit_agent_framework.state import RunState
 
 
-def note_requests(state: RunState | None, response: Any, telemetry: Telemetry) -> list[tuple[ToolCallRecord, Any]]:
+def note_requests(
+    state: RunState | None, response: Any, telemetry: Telemetry | None
+) -> list[tuple[ToolCallRecord, Any]]:
     """Record the tool calls a model reply asks for on the run (if one is bound); returns each
     new record with its raw arguments, so the tool policy applies with or without a run."""
     requested: list[tuple[ToolCallRecord, Any]] = []
@@ -32,7 +34,7 @@ def note_requests(state: RunState | None, response: Any, telemetry: Telemetry) -
                     or getattr(content, "hosted", False):
                 continue  # only calls MAF executes locally are tool calls of this run
             record = ToolCallRecord(name=content.name or "unknown", call_id=content.call_id or None)
-            if telemetry.capture_content:
+            if telemetry is not None and telemetry.capture_content:
                 record.arguments = telemetry.content(arguments_text(content.arguments))
             if state is not None:
                 state.tool_calls.append(record)
@@ -40,8 +42,9 @@ def note_requests(state: RunState | None, response: Any, telemetry: Telemetry) -
     return requested
 
 
-def note_results(state: RunState, messages: Iterable[Any], telemetry: Telemetry) -> None:
-    """Attach results (content capture on) and errors to the recorded calls they answer."""
+def note_results(state: RunState, messages: Iterable[Any], telemetry: Telemetry | None) -> None:
+    """Attach results (content capture on; none without telemetry) and errors to the recorded
+    calls they answer."""
     pending = {r.call_id: r for r in state.tool_calls if r.call_id and not r.error and r.result is None}
     if not pending:
         return
@@ -55,7 +58,7 @@ def note_results(state: RunState, messages: Iterable[Any], telemetry: Telemetry)
             exception = getattr(content, "exception", None)
             if exception:
                 record.error = str(exception)[:200]
-            elif telemetry.capture_content:
+            elif telemetry is not None and telemetry.capture_content:
                 record.result = telemetry.content(_result_text(content.result))
             if not pending:
                 return
