@@ -43,6 +43,7 @@ from llmops_kit.lifecycle import sanitize_text
 from llmops_kit.results import RunResult
 from llmops_kit.safety.base import SafetyVerdict
 from llmops_kit.telemetry import semconv as sc
+from llmops_kit.telemetry.instruments import identity_attributes
 from llmops_kit_agent_framework import invoke_span, tool_calls
 from llmops_kit_agent_framework.responses import agent_reply, agent_stream, messages_text, stream_error
 from llmops_kit_agent_framework.runtime_ref import RuntimeRef
@@ -280,16 +281,7 @@ def _start_span(runtime: Any, ctx: RunContext, workflow: Any) -> Span:
     """Our run span - only when MAF instrumentation is on (``ENABLE_INSTRUMENTATION``)."""
     if not OBSERVABILITY_SETTINGS.ENABLED:
         return INVALID_SPAN
-    attrs: dict[str, Any] = {sc.LLMOPS_RUN_ID: ctx.run_id, sc.GEN_AI_AGENT_NAME: ctx.agent_name}
-    if ctx.tenant_id:
-        attrs[sc.LLMOPS_TENANT_ID] = ctx.tenant_id
-    if ctx.user_id:
-        attrs[sc.LLMOPS_USER_ID] = ctx.user_id
-    if ctx.session_id:
-        attrs[sc.LLMOPS_SESSION_ID] = ctx.session_id
-    if workflow is not None:
-        attrs[sc.LLMOPS_WORKFLOW_RUN_ID] = workflow.run_id
-        attrs[sc.LLMOPS_WORKFLOW_NAME] = workflow.name
+    attrs = {sc.GEN_AI_AGENT_NAME: ctx.agent_name, **identity_attributes(ctx, workflow)}
     return runtime.telemetry.tracer.start_span(
         sc.span_name(sc.OP_GOVERNED_RUN, ctx.agent_name), kind=SpanKind.INTERNAL, attributes=attrs,
         record_exception=False, set_status_on_exception=False,

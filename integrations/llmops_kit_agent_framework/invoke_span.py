@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import Span
 
 from llmops_kit.telemetry import semconv as sc
+from llmops_kit.telemetry.instruments import identity_attributes
 
 if TYPE_CHECKING:
     from llmops_kit.results import RunResult
@@ -95,17 +96,7 @@ def publish_result(state: RunState, result: RunResult) -> None:
 
 
 def _identity(state: RunState) -> dict[str, Any]:
-    ctx = state.ctx
-    attrs: dict[str, Any] = {sc.LLMOPS_RUN_ID: ctx.run_id}
-    if ctx.tenant_id:
-        attrs[sc.LLMOPS_TENANT_ID] = ctx.tenant_id
-    if ctx.user_id:
-        attrs[sc.LLMOPS_USER_ID] = ctx.user_id
-    if ctx.session_id:
-        attrs[sc.LLMOPS_SESSION_ID] = ctx.session_id
-    if state.workflow is not None:
-        attrs[sc.LLMOPS_WORKFLOW_RUN_ID] = state.workflow.run_id
-        attrs[sc.LLMOPS_WORKFLOW_NAME] = state.workflow.name
+    attrs = identity_attributes(state.ctx, state.workflow)
     verdict = state.admission.input_verdict if state.admission is not None else None
     if verdict is not None:
         attrs[sc.LLMOPS_SAFETY_INPUT_ACTION] = verdict.action

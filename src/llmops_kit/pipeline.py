@@ -20,6 +20,7 @@ from llmops_kit.lifecycle import Admission, RunGovernor, sanitize_text
 from llmops_kit.results import RunResult
 from llmops_kit.runtime import Runtime, build_runtime
 from llmops_kit.telemetry import semconv as sc
+from llmops_kit.telemetry.instruments import identity_attributes
 from llmops_kit.telemetry.logs import run_log_context
 
 __all__ = ["ProductionAgent", "RunResult"]
@@ -167,13 +168,8 @@ def _span_attributes(ctx: RunContext, model: str) -> dict[str, Any]:
         sc.GEN_AI_SYSTEM: "llmops_kit",
         sc.GEN_AI_PROVIDER_NAME: "llmops_kit",
         sc.GEN_AI_REQUEST_MODEL: model,
-        sc.LLMOPS_RUN_ID: ctx.run_id,
+        **identity_attributes(ctx),
     }
     if ctx.session_id:
         attrs[sc.GEN_AI_CONVERSATION_ID] = ctx.session_id
-        attrs[sc.LLMOPS_SESSION_ID] = ctx.session_id
-    if ctx.tenant_id:
-        attrs[sc.LLMOPS_TENANT_ID] = ctx.tenant_id
-    if ctx.user_id:
-        attrs[sc.LLMOPS_USER_ID] = ctx.user_id
     return attrs

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.trace import Span
@@ -18,6 +18,9 @@ from llmops_kit.evaluation.base import EvalResult
 from llmops_kit.telemetry import semconv as sc
 from llmops_kit.telemetry.summed import summed_counter
 from llmops_kit.usage import TokenUsage
+
+if TYPE_CHECKING:
+    from llmops_kit.agent import RunContext
 
 Redactor = Callable[[str], str]
 
@@ -214,6 +217,22 @@ class Telemetry:
                 if agent:
                     m_attrs[sc.GEN_AI_AGENT_NAME] = agent
                 record(float(result.score), m_attrs)
+
+
+def identity_attributes(ctx: RunContext, workflow: Any = None) -> dict[str, Any]:
+    """Who a run is for, as span attributes: run id, tenant, user, session and, inside a MAF
+    workflow, the workflow run. One definition for every span that carries a run's identity."""
+    attrs: dict[str, Any] = {sc.LLMOPS_RUN_ID: ctx.run_id}
+    if ctx.tenant_id:
+        attrs[sc.LLMOPS_TENANT_ID] = ctx.tenant_id
+    if ctx.user_id:
+        attrs[sc.LLMOPS_USER_ID] = ctx.user_id
+    if ctx.session_id:
+        attrs[sc.LLMOPS_SESSION_ID] = ctx.session_id
+    if workflow is not None:
+        attrs[sc.LLMOPS_WORKFLOW_RUN_ID] = workflow.run_id
+        attrs[sc.LLMOPS_WORKFLOW_NAME] = workflow.name
+    return attrs
 
 
 def _low_cardinality(reason: str) -> str:
