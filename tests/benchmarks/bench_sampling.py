@@ -18,6 +18,7 @@ import time
 import tracemalloc
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
@@ -174,19 +175,7 @@ def memory(console: Console) -> None:
                                           max_spans=1_000_000, meter_provider=MeterProvider())
         assert isinstance(sampler, TailSamplingProcessor)
         tp.add_span_processor(sampler)
-        tracer = tp.get_tracer("bench")
-        roots = []
-        tracemalloc.start()
-        before = tracemalloc.take_snapshot()
-        for _ in range(opened):
-            root = tracer.start_span("invoke_agent support")
-            ctx = set_span_in_context(root)
-            for name in CHILDREN:
-                tracer.start_span(name, context=ctx).end()
-            roots.append(root)
-        after = tracemalloc.take_snapshot()
-        tracemalloc.stop()
-        held = sum(s.size_diff for s in after.compare_to(before, "filename"))
+        roots, held = _open_traces(tp, opened)
         traces, spans = sampler.in_flight
         # what the roots themselves hold (open spans the app owns) is not the sampler's: subtract it
         per_root = _root_bytes(opened)
@@ -206,8 +195,16 @@ def _root_bytes(opened: int) -> int:
     tp = TracerProvider()
     processor: SpanProcessor = SpanProcessor()
     tp.add_span_processor(processor)
+    roots, held = _open_traces(tp, opened)
+    for r in roots:
+        r.end()
+    return held
+
+
+def _open_traces(tp: TracerProvider, opened: int) -> tuple[list[Any], int]:
+    """``opened`` traces whose children ended and whose roots stay open, and the bytes allocated."""
     tracer = tp.get_tracer("bench")
-    keep = []
+    roots = []
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
     for _ in range(opened):
@@ -215,12 +212,10 @@ def _root_bytes(opened: int) -> int:
         ctx = set_span_in_context(root)
         for name in CHILDREN:
             tracer.start_span(name, context=ctx).end()
-        keep.append(root)
+        roots.append(root)
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
-    for r in keep:
-        r.end()
-    return sum(s.size_diff for s in after.compare_to(before, "filename"))
+    return roots, sum(s.size_diff for s in after.compare_to(before, "filename"))
 
 
 def main() -> None:
