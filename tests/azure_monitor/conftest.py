@@ -41,21 +41,25 @@ def scenario_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def run_script(script: Path, *args: str, env: dict[str, str], cwd: Path, timeout: float = 60.0) -> dict[str, Any]:
+    """Run a scenario script in a fresh interpreter; return its last JSON line (stderr on failure)."""
+    proc = subprocess.run([sys.executable, str(script), *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+    name = script.stem
+    assert proc.returncode == 0, f"scenario {name} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    assert lines, f"scenario {name} printed no result:\n{proc.stdout}\n{proc.stderr[-2000:]}"
+    result: dict[str, Any] = json.loads(lines[-1])
+    result["stderr"] = proc.stderr
+    return result
+
+
 @pytest.fixture
 def run_scenario(tmp_path: Path) -> Callable[..., dict[str, Any]]:
     """Run ``scenarios/<name>.py`` in a fresh interpreter; return its JSON line (stderr on failure)."""
 
     def run(name: str, *args: str, env: dict[str, str], timeout: float = 60.0) -> dict[str, Any]:
-        proc = subprocess.run(
-            [sys.executable, str(SCENARIOS / f"{name}.py"), *args], env=env, cwd=tmp_path,
-            capture_output=True, text=True, timeout=timeout,
-        )
-        assert proc.returncode == 0, f"scenario {name} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-        assert lines, f"scenario {name} printed no result:\n{proc.stdout}\n{proc.stderr[-2000:]}"
-        result: dict[str, Any] = json.loads(lines[-1])
-        result["stderr"] = proc.stderr
-        return result
+        return run_script(SCENARIOS / f"{name}.py", *args, env=env, cwd=tmp_path, timeout=timeout)
 
     return run
 

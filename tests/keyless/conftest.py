@@ -7,17 +7,14 @@ over through ``SSL_CERT_FILE`` / ``REQUESTS_CA_BUNDLE`` in a fresh interpreter.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.azure_monitor.conftest import scenario_env
+from tests.azure_monitor.conftest import run_script, scenario_env
 from tests.fixtures.appinsights_capture import CaptureServer
 from tests.fixtures.azurite import Azurite
 from tests.fixtures.content_safety_stub import ContentSafetyStub
@@ -74,13 +71,6 @@ def run_keyless(tmp_path: Path, tls_files: TlsFiles) -> Callable[..., dict[str, 
         env = scenario_env(tmp_path, **tls_files.client_env(), **env_extra)
         # the scenario's own folder is on sys.path; add azure_monitor's for ``_netguard``
         env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], str(NETGUARD_DIR)])
-        proc = subprocess.run([sys.executable, str(SCENARIOS[name]), *args], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=timeout)
-        assert proc.returncode == 0, f"scenario {name} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-        assert lines, f"scenario {name} printed no result:\n{proc.stdout}\n{proc.stderr[-2000:]}"
-        result: dict[str, Any] = json.loads(lines[-1])
-        result["stderr"] = proc.stderr
-        return result
+        return run_script(SCENARIOS[name], *args, env=env, cwd=tmp_path, timeout=timeout)
 
     return run
