@@ -53,6 +53,13 @@ class HashChain:
     def link(
         self, record: dict[str, Any], *, partition: str, audited_at: str | None = None
     ) -> dict[str, Any]:
+        return self.link_with_body(record, partition=partition, audited_at=audited_at)[0]
+
+    def link_with_body(
+        self, record: dict[str, Any], *, partition: str, audited_at: str | None = None
+    ) -> tuple[dict[str, Any], bytes]:
+        """:meth:`link`, also returning the canonical bytes the hash is over (the entry without
+        ``hash``), so a writer can splice the hash in instead of encoding the entry again."""
         stamp = audited_at or utc_now_iso()
 
         def build(version: int) -> dict[str, Any]:
@@ -63,7 +70,7 @@ class HashChain:
         entry["hash"] = hashlib.sha256(body).hexdigest()
         self.last_seq = entry["seq"]
         self.last_hash = entry["hash"]
-        return entry
+        return entry, body
 
     @classmethod
     def resume(cls, last_entry: dict[str, Any]) -> HashChain:

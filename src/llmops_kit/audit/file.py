@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import hashlib
 import json
 import logging
 import os
@@ -32,8 +31,8 @@ from typing import Any
 from llmops_kit.audit._common import AuditSinkClosedError, partition_of, utc_day
 from llmops_kit.audit._fs import cut_torn_tail, lock_directory, read_last_line, unlock_directory
 from llmops_kit.audit.base import AuditReceipt
-from llmops_kit.audit.chain import HashChain, utc_now_iso
-from llmops_kit.audit.encoding import encode_versioned, prepare_record
+from llmops_kit.audit.chain import HashChain
+from llmops_kit.audit.encoding import prepare_record
 
 log = logging.getLogger("llmops_kit.audit.file")
 
@@ -267,16 +266,8 @@ def link_encoded(chain: HashChain, record: dict[str, Any], *, partition: str) ->
     with sorted keys, so this holds for every entry version. Equality with the two-step form
     is tested (``tests/maf/test_maf_hotpath.py``).
     """
-    stamp = utc_now_iso()
-
-    def build(version: int) -> dict[str, Any]:
-        return {"v": version, "chain_id": chain.chain_id, "seq": chain.last_seq + 1,
-                "prev_hash": chain.last_hash, "audited_at": stamp, "partition": partition, "record": record}
-
-    entry, body = encode_versioned(build)
-    digest = hashlib.sha256(body).hexdigest()
-    entry["hash"] = digest
-    chain.last_seq, chain.last_hash = entry["seq"], digest
+    entry, body = chain.link_with_body(record, partition=partition)
+    digest = entry["hash"]
     cut = body.index(_HASH_BEFORE)
     line = b"".join((body[:cut], b',"hash":"', digest.encode("ascii"), b'"', body[cut:], b"\n"))
     return entry, line
