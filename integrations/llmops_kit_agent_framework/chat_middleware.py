@@ -32,6 +32,7 @@ from opentelemetry.trace import Span
 
 from llmops_kit.agent import ModelCallRecord
 from llmops_kit.budget.base import BudgetAmount, BudgetReservation, BudgetSubject
+from llmops_kit.budget.estimate import actual_amount, estimate_amount
 from llmops_kit.ids import new_id
 from llmops_kit.runtime import Runtime
 from llmops_kit.telemetry import semconv as sc
@@ -129,8 +130,6 @@ class LLMOpsChatMiddleware(ChatMiddleware):
 
     # --- budget ---------------------------------------------------------------------------
     async def _reserve(self, call: _Call, context: ChatContext) -> BudgetReservation | None:
-        from llmops_kit.budget.estimate import estimate_amount
-
         runtime, state = call.runtime, call.state
         settings = runtime.settings
         subject = _subject(state, call.model)
@@ -145,12 +144,12 @@ class LLMOpsChatMiddleware(ChatMiddleware):
             runtime.pricing.price_for(call.model)  # an unpriced model is refused even when nothing is metered
             reservation = await runtime.budget.reserve(subject, estimate)
         except LookupError as exc:  # no price for the model and UNKNOWN_MODEL_PRICE=error
-            reservation = BudgetReservation(subject.call_id or "", False, subject, _zero(), reason=str(exc),
+            reservation = BudgetReservation(subject.call_id or "", False, subject, BudgetAmount(), reason=str(exc),
                                             denied_limit="pricing")
         except Exception as exc:
             log.warning("budget reservation failed: %s", type(exc).__name__)
             reservation = BudgetReservation(
-                subject.call_id or "", settings.budget_fail_mode == "open", subject, _zero(),
+                subject.call_id or "", settings.budget_fail_mode == "open", subject, BudgetAmount(),
                 reason="budget_unavailable", fail_open=settings.budget_fail_mode == "open",
             )
         action = "allow" if reservation.granted else "block"
@@ -273,8 +272,6 @@ def _subject(state: RunState | None, model: str) -> BudgetSubject:
 def _actual(runtime: Runtime, model: str, usage: TokenUsage, cost_micro: int | None) -> BudgetAmount:
     """``actual_amount`` reusing the cost just priced (a price lookup less per call)."""
     if cost_micro is None:  # unpriced: let actual_amount raise/price exactly as it always did
-        from llmops_kit.budget.estimate import actual_amount
-
         return actual_amount(runtime.pricing, model, usage)
     return BudgetAmount(
         input_tokens=usage.input_tokens,
@@ -282,12 +279,6 @@ def _actual(runtime: Runtime, model: str, usage: TokenUsage, cost_micro: int | N
         total_tokens=usage.total_tokens or (usage.input_tokens + usage.output_tokens),
         cost_micro_usd=cost_micro,
     )
-
-
-def _zero() -> Any:
-    from llmops_kit.budget.base import BudgetAmount
-
-    return BudgetAmount()
 
 
 def _model_of(context: ChatContext, runtime: Runtime) -> str:

@@ -65,11 +65,6 @@ class SummedCounter:
             totals[key] = totals.get(key, 0) + amount
             self._moved.add(key)
 
-    def totals(self) -> dict[AttributeKey, float]:
-        """A snapshot of every series' running total (for tests and diagnostics)."""
-        with self._lock:
-            return dict(self._totals)
-
     def _observe(self, _options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:
             if self._changes_only:
