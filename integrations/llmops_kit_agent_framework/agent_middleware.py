@@ -18,6 +18,7 @@ never reaches the consumer) and a cleanup hook for the error path.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import time
@@ -84,7 +85,7 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
             return  # call_next() is never called: the model never sees the input
 
         if not context.stream:
-            state.on_last_call = lambda: self._judge_last_call(state)
+            state.on_last_call = self._judge_last_call
         token = otel_context.attach(trace.set_span_in_context(state.span))
         error: BaseException | None = None
         try:
@@ -115,42 +116,17 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
         stream = context.result
         if not isinstance(stream, ResponseStream):
             return
+        hooks = _StreamHooks(self, state, stream)
         # Chat/tool middleware run while the caller pulls: re-bind the run around each pull.
-        stream.with_pull_context_manager(lambda: bind_run(state))
+        stream.with_pull_context_manager(hooks.bind)
         if self._output_checked(state):
             context.stream_buffer_updates = True  # hold updates until the output check passed
             context.stream_result_to_updates = AgentResponse.to_updates
-
-        def first_token(update: Any) -> None:
-            # every chunk of every model call passes here first, so this one hook also times
-            # each call's first chunk (the chat middleware registers the call in flight)
-            call = state.current_call
-            if call is not None and call.ttft_s is None:
-                call.mark_first_chunk()
-            if state.ttft_s is None and getattr(update, "text", None):
-                state.mark_first_token()
-            return None
-
-        # MAF's own cleanup hook (registered first) finalizes the stream - running our result
-        # hook - and then ends invoke_agent; our cleanup hook runs after it and ends our span,
-        # so the parent never ends before its child. Without MAF telemetry the order flips.
-        cleaned = {"done": False}
-
-        async def on_final(response: AgentResponse) -> AgentResponse | None:
-            return await self._finish(state, response, end_span=cleaned["done"])
-
-        async def on_cleanup() -> None:
-            cleaned["done"] = True
-            error = stream_error(stream)
-            if error is not None:
-                await self._complete_error(state, error)
-            elif state.completed:
-                _end_span_once(state)
-
-        context.stream_transform_hooks.append(first_token)
-        context.stream_result_hooks.append(on_final)
-        context.stream_cleanup_hooks.append(on_cleanup)
-        weakref.finalize(stream, _end_span_once, state)  # a stream dropped unconsumed still ends the span
+        context.stream_transform_hooks.append(hooks.first_token)
+        context.stream_result_hooks.append(hooks.on_final)
+        context.stream_cleanup_hooks.append(hooks.on_cleanup)
+        # a stream dropped unconsumed still ends the span; detached once the cleanup hook ran
+        hooks.finalizer = weakref.finalize(stream, _end_span_once, state)
 
     # --- inside invoke_agent (stream=False) ------------------------------------------------
     async def _judge_last_call(self, state: RunState) -> None:
@@ -275,6 +251,73 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
             if content is not None:
                 span.set_attribute(sc.GEN_AI_INPUT_MESSAGES, content)
         return RunState(ctx=ctx, query=query, started_at=started, span=span, workflow=workflow)
+
+
+class _StreamHooks:
+    """The stream hooks of one ``stream=True`` run, holding its state until the run is over.
+
+    MAF's ``ResponseStream`` sits in reference cycles, so it - and whatever its hooks
+    reference - lives until the cyclic GC finds it. Holding the run through this object,
+    emptied by the cleanup hook, keeps a finished run's records, verdicts and spans out of
+    those cycles: they are freed at once instead of being promoted through the GC
+    generations (where each full collection of a large heap costs tens of milliseconds).
+    """
+
+    __slots__ = ("cleaned", "finalizer", "middleware", "state", "stream")
+
+    def __init__(self, middleware: LLMOpsAgentMiddleware, state: RunState, stream: ResponseStream) -> None:
+        self.middleware: LLMOpsAgentMiddleware | None = middleware
+        self.state: RunState | None = state
+        self.stream: ResponseStream | None = stream
+        self.cleaned = False
+        self.finalizer: weakref.finalize | None = None
+
+    def bind(self) -> Any:
+        state = self.state
+        return bind_run(state) if state is not None else contextlib.nullcontext()
+
+    def first_token(self, update: Any) -> None:
+        # every chunk of every model call passes here first, so this one hook also times
+        # each call's first chunk (the chat middleware registers the call in flight)
+        state = self.state
+        if state is None:
+            return None
+        call = state.current_call
+        if call is not None and call.ttft_s is None:
+            call.mark_first_chunk()
+        if state.ttft_s is None and getattr(update, "text", None):
+            state.mark_first_token()
+        return None
+
+    # MAF's own cleanup hook (registered first) finalizes the stream - running our result
+    # hook - and then ends invoke_agent; our cleanup hook runs after it and ends our span,
+    # so the parent never ends before its child. Without MAF telemetry the order flips.
+    async def on_final(self, response: AgentResponse) -> AgentResponse | None:
+        state, middleware = self.state, self.middleware
+        if state is None or middleware is None:
+            return None
+        replacement = await middleware._finish(state, response, end_span=self.cleaned)
+        if self.cleaned:  # cleanup ran first (no MAF telemetry): the run is over now
+            self._release()
+        return replacement
+
+    async def on_cleanup(self) -> None:
+        self.cleaned = True
+        state, middleware = self.state, self.middleware
+        if state is None or middleware is None:
+            return
+        error = stream_error(self.stream)
+        if error is not None:
+            await middleware._complete_error(state, error)
+        elif not state.completed:
+            return  # the result hook has not run yet: it ends the span (``end_span=cleaned``)
+        _end_span_once(state)
+        self._release()
+
+    def _release(self) -> None:
+        if self.finalizer is not None:
+            self.finalizer.detach()
+        self.state = self.middleware = self.finalizer = self.stream = None
 
 
 def _start_span(runtime: Any, ctx: RunContext, workflow: Any) -> Span:

@@ -101,7 +101,7 @@ class LLMOpsChatMiddleware(ChatMiddleware):
             await self._finish(call, context.result, None, publish=not last)
             await self.tools.admit(state, context.result)  # raises ToolDeniedError before MAF runs a tool
             if last:
-                await state.on_last_call()  # type: ignore[union-attr]
+                await state.on_last_call(state)  # type: ignore[union-attr]
             return
 
         if state is not None:
@@ -115,18 +115,9 @@ class LLMOpsChatMiddleware(ChatMiddleware):
 
             context.stream_transform_hooks.append(first_chunk)
 
-        async def on_final(response: ChatResponse) -> None:
-            await self._finish(call, response, None)
-            await self.tools.admit(state, response)  # MAF runs the calls only after this hook
-            return None
-
-        async def on_cleanup() -> None:
-            error = stream_error(context.result)
-            if error is not None:
-                await self._finish(call, None, error)
-
-        context.stream_result_hooks.append(on_final)
-        context.stream_cleanup_hooks.append(on_cleanup)
+        hooks = _CallStreamHooks(self, call, context)
+        context.stream_result_hooks.append(hooks.on_final)
+        context.stream_cleanup_hooks.append(hooks.on_cleanup)
 
     # --- budget ---------------------------------------------------------------------------
     async def _reserve(self, call: _Call, context: ChatContext) -> BudgetReservation | None:
@@ -137,8 +128,10 @@ class LLMOpsChatMiddleware(ChatMiddleware):
             or settings.max_output_tokens
         messages, options = list(context.messages), context.options
 
+        model = call.model  # the closure must not hold ``call``: call -> reservation -> estimate -> call is a cycle
+
         def estimate() -> BudgetAmount:  # counted only if a limit applies (or usage goes unreported)
-            return estimate_amount(runtime.pricing, runtime.tokens, call.model, _prompt(messages, options), max_out)
+            return estimate_amount(runtime.pricing, runtime.tokens, model, _prompt(messages, options), max_out)
 
         try:
             runtime.pricing.price_for(call.model)  # an unpriced model is refused even when nothing is metered
@@ -190,6 +183,8 @@ class LLMOpsChatMiddleware(ChatMiddleware):
             return
         call.finished = True
         runtime, state = call.runtime, call.state
+        if state is not None and state.current_call is call:
+            state.current_call = None  # run -> call -> run would be a cycle that outlives the run
         usage = usage_of(response) if response is not None else None
         model = getattr(response, "model", None) or call.model
         duration = time.perf_counter() - call.started
@@ -247,6 +242,40 @@ class LLMOpsChatMiddleware(ChatMiddleware):
             if error is not None:
                 attrs[sc.ERROR_TYPE] = type(error).__name__
             call.span.add_event(sc.EVENT_MODEL_CALL, attrs)
+
+
+class _CallStreamHooks:
+    """A streamed model call's result and cleanup hooks, holding the call until it settled.
+
+    MAF's response streams sit in reference cycles; hooks that closed over the call would
+    keep the call - and through it the whole run - alive until the cyclic GC collects the
+    stream. Emptied once the call is settled, this holder keeps finished runs out of them.
+    """
+
+    __slots__ = ("call", "context", "middleware")
+
+    def __init__(self, middleware: LLMOpsChatMiddleware, call: _Call, context: ChatContext) -> None:
+        self.middleware: LLMOpsChatMiddleware | None = middleware
+        self.call: _Call | None = call
+        self.context: ChatContext | None = context
+
+    async def on_final(self, response: ChatResponse) -> None:
+        call, middleware = self.call, self.middleware
+        if call is None or middleware is None:
+            return None
+        self.call = self.middleware = self.context = None
+        await middleware._finish(call, response, None)
+        await middleware.tools.admit(call.state, response)  # MAF runs the calls only after this hook
+        return None
+
+    async def on_cleanup(self) -> None:
+        call, middleware, context = self.call, self.middleware, self.context
+        self.call = self.middleware = self.context = None
+        if call is None or middleware is None or context is None:
+            return
+        error = stream_error(context.result)
+        if error is not None:
+            await middleware._finish(call, None, error)
 
 
 def _is_last_call(response: Any) -> bool:

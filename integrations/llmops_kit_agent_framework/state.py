@@ -67,8 +67,10 @@ class RunState:
     #: each model call's reply text, joined the way ``AgentResponse.text`` joins its messages
     reply_texts: list[str] = field(default_factory=list)
     #: ``stream=False`` only: awaited by the chat middleware after the run's last model call,
-    #: while MAF's ``invoke_agent`` is still open (it ends before ``call_next()`` returns)
-    on_last_call: Callable[[], Awaitable[None]] | None = None
+    #: while MAF's ``invoke_agent`` is still open (it ends before ``call_next()`` returns).
+    #: Called with this state rather than closing over it: a closure would make a reference
+    #: cycle that keeps the whole run alive until the cyclic GC runs.
+    on_last_call: Callable[[RunState], Awaitable[None]] | None = None
     #: the output verdict taken at the last model call and the text it judged
     early_output: tuple[str, SafetyVerdict] | None = None
     #: ``stream=True``: the model call in flight, whose first chunk the agent's update hook times
