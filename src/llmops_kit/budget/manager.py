@@ -396,6 +396,8 @@ class BudgetManager:
 
     async def state(self, subject: BudgetSubject) -> BudgetState:
         policy = await self.policy()
+        if not policy.limits:  # nothing is metered (the embedded default): no clock, no windows
+            return BudgetState()
         pairs = self._charges(policy, subject, BudgetAmount(), self._clock())
         if not pairs:
             return BudgetState()
@@ -415,6 +417,8 @@ class BudgetManager:
         if counters is None:
             return await self.state(subject)
         policy = await self.policy()
+        if not policy.limits:
+            return BudgetState()
         pairs = self._charges(policy, subject, BudgetAmount(), self._clock())
         if not pairs:
             return BudgetState()
@@ -469,7 +473,7 @@ def _state_of(
 
 
 def _non_negative(amount: BudgetAmount) -> BudgetAmount:
-    if all(amount.get(u) >= 0 for u in BUDGET_UNITS):
-        return amount
+    if min(amount.input_tokens, amount.output_tokens, amount.total_tokens, amount.cost_micro_usd) >= 0:
+        return amount  # the usual case, checked without a generator (twice per model call)
     _log.warning("negative usage %s clamped to zero", amount)
     return BudgetAmount(*(max(0, amount.get(u)) for u in BUDGET_UNITS))

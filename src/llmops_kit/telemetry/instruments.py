@@ -16,13 +16,26 @@ from opentelemetry.trace import Span
 
 from llmops_kit.evaluation.base import EvalResult
 from llmops_kit.telemetry import semconv as sc
-from llmops_kit.telemetry.summed import summed_counter
+from llmops_kit.telemetry.summed import AttributeKey, summed_counter
 from llmops_kit.usage import TokenUsage
 
 if TYPE_CHECKING:
     from llmops_kit.agent import RunContext
 
 Redactor = Callable[[str], str]
+
+#: a metric series: its attributes (shared, never mutated) and its summed-counter key
+_Series = tuple[dict[str, Any], AttributeKey]
+
+#: per cache; past it a cache starts over (reasons and agent names are meant to be few)
+_SERIES_CACHE_SIZE = 1024
+
+
+def _remember(cache: dict[tuple[Any, ...], _Series], key: tuple[Any, ...], series: _Series) -> _Series:
+    if len(cache) >= _SERIES_CACHE_SIZE:
+        cache.clear()
+    cache[key] = series
+    return series
 
 
 class Telemetry:
@@ -86,6 +99,11 @@ class Telemetry:
         self.safety_unavailable = m.create_counter(
             sc.METRIC_SAFETY_UNAVAILABLE, unit="{check}", description="Safety checks that could not run"
         )
+        # attribute sets (and their summed-counter keys) by the values they are built from:
+        # a run records the same few series over and over, so each is built once
+        self._guardrail_series: dict[tuple[Any, ...], _Series] = {}
+        self._run_series: dict[tuple[Any, ...], _Series] = {}
+        self._call_series: dict[tuple[Any, ...], _Series] = {}
 
     # --- content ------------------------------------------------------------------------
     def content(self, text: str) -> str | None:
@@ -115,14 +133,18 @@ class Telemetry:
         error_type: str | None = None,
         agent: str | None = None,
     ) -> None:
-        attrs: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: operation}
-        if provider:
-            attrs[sc.GEN_AI_PROVIDER_NAME] = provider
-            attrs[sc.GEN_AI_SYSTEM] = provider
-        if model:
-            attrs[sc.GEN_AI_REQUEST_MODEL] = model
-        if agent:
-            attrs[sc.GEN_AI_AGENT_NAME] = agent
+        series = self._call_series.get((operation, provider, model, agent))
+        if series is None:
+            base: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: operation}
+            if provider:
+                base[sc.GEN_AI_PROVIDER_NAME] = provider
+                base[sc.GEN_AI_SYSTEM] = provider
+            if model:
+                base[sc.GEN_AI_REQUEST_MODEL] = model
+            if agent:
+                base[sc.GEN_AI_AGENT_NAME] = agent
+            series = _remember(self._call_series, (operation, provider, model, agent), (base, self.cost.key_of(base)))
+        attrs = series[0]
         if usage is not None and usage.reported:
             self.token_usage.record(usage.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: "input"})
             self.token_usage.record(usage.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: "output"})
@@ -132,30 +154,37 @@ class Telemetry:
         if ttft_s is not None:
             self.ttfc.record(ttft_s, attrs)
         if cost_usd:
-            self.cost.add(cost_usd, attrs)
+            self.cost.add_key(cost_usd, series[1])
 
     def record_guardrail(
         self, stage: str, action: str, kind: str, reason: str | None = None, agent: str | None = None
     ) -> None:
-        attrs: dict[str, Any] = {
-            sc.LLMOPS_GUARDRAIL_STAGE: stage,
-            sc.LLMOPS_GUARDRAIL_ACTION: action,
-            sc.LLMOPS_GUARDRAIL_KIND: kind,
-        }
-        if reason:
-            attrs[sc.LLMOPS_RUN_REASON] = _low_cardinality(reason)
-        if agent:
-            attrs[sc.GEN_AI_AGENT_NAME] = agent
-        self.guardrail_decisions.add(1, attrs)
+        series = self._guardrail_series.get((stage, action, kind, reason, agent))
+        if series is None:
+            attrs: dict[str, Any] = {
+                sc.LLMOPS_GUARDRAIL_STAGE: stage,
+                sc.LLMOPS_GUARDRAIL_ACTION: action,
+                sc.LLMOPS_GUARDRAIL_KIND: kind,
+            }
+            if reason:
+                attrs[sc.LLMOPS_RUN_REASON] = _low_cardinality(reason)
+            if agent:
+                attrs[sc.GEN_AI_AGENT_NAME] = agent
+            series = _remember(self._guardrail_series, (stage, action, kind, reason, agent),
+                               (attrs, self.guardrail_decisions.key_of(attrs)))
+        self.guardrail_decisions.add_key(1, series[1])
 
     def record_run(self, *, agent: str, status: str, tenant: str | None = None,
                    duration_s: float | None = None) -> None:
-        attrs: dict[str, Any] = {sc.GEN_AI_AGENT_NAME: agent, sc.LLMOPS_RUN_STATUS: status}
-        if tenant:
-            attrs[sc.LLMOPS_TENANT_ID] = tenant
-        self.runs.add(1, attrs)
+        series = self._run_series.get((agent, status, tenant))
+        if series is None:
+            attrs: dict[str, Any] = {sc.GEN_AI_AGENT_NAME: agent, sc.LLMOPS_RUN_STATUS: status}
+            if tenant:
+                attrs[sc.LLMOPS_TENANT_ID] = tenant
+            series = _remember(self._run_series, (agent, status, tenant), (attrs, self.runs.key_of(attrs)))
+        self.runs.add_key(1, series[1])
         if duration_s is not None:  # whole runs (a tool loop of many model calls), not single model calls
-            self.run_duration.record(duration_s, attrs)
+            self.run_duration.record(duration_s, series[0])
 
     # --- evaluation events ------------------------------------------------------------
     def emit_evaluation(

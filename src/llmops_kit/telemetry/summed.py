@@ -51,13 +51,22 @@ class SummedCounter:
 
     def add(self, amount: float, attributes: Mapping[str, Any] | None = None) -> None:
         """Add ``amount`` (must be >= 0, as for any counter) to the series of ``attributes``."""
-        if amount < 0:
-            return  # a monotonic counter ignores negative increments, as the SDK does
+        self.add_key(amount, self.key_of(attributes))
+
+    @staticmethod
+    def key_of(attributes: Mapping[str, Any] | None) -> AttributeKey:
+        """The series key of an attribute set; callers that add to one series often keep it."""
         key: AttributeKey = tuple(sorted(attributes.items())) if attributes else ()
         try:
             hash(key)
         except TypeError:  # a list-valued attribute (valid in OTel): keyed as a tuple, same values
             key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in key)
+        return key
+
+    def add_key(self, amount: float, key: AttributeKey) -> None:
+        """:meth:`add` for a key from :meth:`key_of` (no sorting or hashing check per call)."""
+        if amount < 0:
+            return  # a monotonic counter ignores negative increments, as the SDK does
         with self._lock:
             totals = self._totals
             if key not in totals and len(totals) >= self._max_series:
