@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from llmops_kit.evaluation.base import EvalContext, EvalResult, Evaluator
-from llmops_kit.evaluation.builtin._base import error_result
+from llmops_kit.evaluation.builtin._base import BaseEvaluator, error_result
 
 _log = logging.getLogger(__name__)
 
@@ -136,6 +136,8 @@ class EvaluationRunner:
         if not chosen:
             return []
         if self.mode == "inline":
+            if _all_sync(chosen):  # the default set: scored right here, no coroutine per evaluator
+                return self._score_now(chosen, query, response, context)
             return await self._run_all(chosen, query, response, context)
         inline = [s for s in chosen if s.gate]
         later = [s for s in chosen if not s.gate]
@@ -206,6 +208,44 @@ class EvaluationRunner:
             batches = await self._run_mixed(chosen, inline, query, response, context)
         keep_skipped = self.include_skipped
         return [r for batch in batches if batch for r in batch if keep_skipped or r.status != "skipped"]
+
+    def _score_now(
+        self, chosen: list[Scored], query: str, response: str, context: EvalContext
+    ) -> list[EvalResult]:
+        """:meth:`_run_all` for evaluators that are all ``runs_inline`` and ``sync_capable``: the same
+        results in one list, without a coroutine, a batch list or a check list per evaluator.
+
+        When skipped results are dropped anyway, an evaluator whose ``nothing_to_score`` says it
+        would only skip is not called at all (that answer is exact for ``str`` inputs only).
+        """
+        keep_skipped = self.include_skipped
+        may_skip = not keep_skipped and type(query) is str and type(response) is str
+        results: list[EvalResult] = []
+        for s in chosen:
+            ev = s.evaluator
+            if may_skip and BaseEvaluator in type(ev).__mro__:  # isinstance without the ABC hook
+                nothing = ev.nothing_to_score
+                if nothing is not None:
+                    try:
+                        if nothing(context) is True:
+                            continue
+                    except Exception:  # the check decides nothing: evaluate_now reports what is wrong
+                        pass
+            try:
+                out = ev.evaluate_now(query, response, context)  # type: ignore[attr-defined]
+            except Exception as exc:  # the built-ins catch their own errors; this is _run_one's guard
+                _log.warning("evaluator %s raised %s", s.name, type(exc).__name__, exc_info=True)
+                results.append(error_result(s.name, exc, threshold=s.threshold))
+                continue
+            if s.threshold is not None or type(out) is not list:
+                out = self._checked(s, out)
+            for r in out:
+                if not isinstance(r, EvalResult):
+                    bad = TypeError(f"evaluator {s.name} returned {type(r).__name__}, not EvalResult")
+                    r = error_result(s.name, bad, threshold=s.threshold)
+                if keep_skipped or r.status != "skipped":
+                    results.append(r)
+        return results
 
     async def _run_mixed(
         self, chosen: list[Scored], inline: list[bool], query: str, response: str, context: EvalContext
@@ -308,6 +348,18 @@ _HAS_TIMEOUT_CM = sys.version_info >= (3, 11)
 def _runs_inline(evaluator: object) -> bool:
     """True for evaluators that declare they never wait on I/O (the CPU-only built-ins)."""
     return getattr(evaluator, "runs_inline", False) is True
+
+
+def _all_sync(chosen: Sequence[Scored]) -> bool:
+    """True when every evaluator is ``runs_inline`` and ``sync_capable``: :meth:`EvaluationRunner._run_all`
+    would then call each one's ``evaluate_now`` in turn (read in the same order as it does)."""
+    for s in chosen:
+        if getattr(s.evaluator, "runs_inline", False) is not True:
+            return False
+    for s in chosen:  # noqa: SIM110 - on every run: a loop is half the cost of all(<generator>)
+        if getattr(s.evaluator, "sync_capable", False) is not True:
+            return False
+    return True
 
 
 class _Resumed:

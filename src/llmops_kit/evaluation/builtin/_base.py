@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 from llmops_kit.evaluation._text import clean
 from llmops_kit.evaluation.base import EvalContext, EvalResult
 
 _log = logging.getLogger(__name__)
+
+#: Methods whose override can change whether (or how) a run is skipped: see ``nothing_to_score``.
+_SKIP_SENSITIVE = ("score", "evaluate", "evaluate_many", "evaluate_now", "judge", "skipped", "_terms")
 
 
 class BaseEvaluator(ABC):
@@ -30,6 +34,12 @@ class BaseEvaluator(ABC):
     #: a subclass that overrides ``score``/``evaluate``/``evaluate_many`` without restating it
     #: loses it, so the shortcut can never bypass an override.
     sync_capable: bool = False
+    #: ``None``, or ``nothing_to_score(context) -> bool``: True only when ``evaluate_now`` would
+    #: return a single "skipped" result for ``str`` inputs and this context (the keyword and tool
+    #: checks without terms). The runner, which drops skipped results, then builds none: three
+    #: result objects and calls less on a default run. A subclass that overrides how it scores or
+    #: skips without restating it loses it.
+    nothing_to_score: Callable[[EvalContext], bool] | None = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -39,6 +49,8 @@ class BaseEvaluator(ABC):
             cls.runs_inline = False
         if "sync_capable" not in own and overrides:
             cls.sync_capable = False
+        if "nothing_to_score" not in own and any(m in own for m in _SKIP_SENSITIVE):
+            cls.nothing_to_score = None
 
     async def evaluate(self, query: str, response: str, context: EvalContext) -> EvalResult:
         try:
@@ -62,25 +74,11 @@ class BaseEvaluator(ABC):
             passed = score >= self.threshold
         if label is None and passed is not None:
             label = "pass" if passed else "fail"
-        return EvalResult(
-            name=self.name,
-            score=score,
-            label=label,
-            passed=passed,
-            explanation=explanation,
-            threshold=self.threshold,
-            scale=self.scale,
-        )
+        # positional: the same result, half the cost of keywords (this runs ~6 times per run)
+        return EvalResult(self.name, score, label, passed, explanation, self.threshold, self.scale)
 
     def skipped(self, why: str) -> EvalResult:
-        return EvalResult(
-            name=self.name,
-            score=None,
-            explanation=why,
-            threshold=self.threshold,
-            scale=self.scale,
-            status="skipped",
-        )
+        return EvalResult(self.name, None, None, None, why, self.threshold, self.scale, "skipped")
 
 
 def error_result(

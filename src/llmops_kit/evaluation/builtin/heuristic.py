@@ -139,7 +139,10 @@ class TopicCoverage(_TextPart):
         return [tuple(stem(w) for w in words(p)) for p in phrases]
 
     def assess(self, view: TextView, query: str, context: EvalContext) -> EvalResult:
-        topics = [t for t in (str(t).strip() for t in context.expected_topics or ()) if t]
+        raw = context.expected_topics
+        if not raw:  # the usual case: skip without building the comprehension
+            return self.skipped("no expected_topics in the context")
+        topics = [t for t in (str(t).strip() for t in raw) if t]
         if not topics:
             return self.skipped("no expected_topics in the context")
         known = {t: self._variants_of(t) for t in topics}
@@ -221,7 +224,12 @@ _SOURCE_REVERSED = re.compile(r":\s*(?:s?ecruos|s?ecnerefer|s?noitatic|ees)\b", 
 
 def _source_cited(pattern: re.Pattern[str], view: TextView) -> bool:
     text = view.window
-    return ":" in text and _SOURCE_REVERSED.search(text[::-1]) is not None
+    if ":" not in text:
+        return False
+    lower = view.lower  # every match holds one of the words, lower-cased (see TextView.lower)
+    if lower is not None and not ("see" in lower or "source" in lower or "reference" in lower or "citation" in lower):
+        return False  # a colon is common in answers; the words are not: skip reversing the text
+    return _SOURCE_REVERSED.search(text[::-1]) is not None
 
 
 #: How each kind is checked when plain ``search`` would be slow; each is exact (see the golden tests).
@@ -234,6 +242,12 @@ _CITATION_CHECKS: Mapping[str, Callable[[re.Pattern[str], TextView], bool]] = {
 }
 
 
+#: ``_CITATION_PATTERNS`` with each kind's check, looked up once instead of on every run.
+_CITATION_RUN: tuple[tuple[str, re.Pattern[str], Callable[[re.Pattern[str], TextView], bool]], ...] = tuple(
+    (kind, pattern, _CITATION_CHECKS.get(kind, _searched)) for kind, pattern in _CITATION_PATTERNS
+)
+
+
 class HasCitations(_TextPart):
     """1 when the response points at a source: a URL, ``[1]``, "Source:", a policy/KB section."""
 
@@ -243,7 +257,7 @@ class HasCitations(_TextPart):
 
     def assess(self, view: TextView, query: str, context: EvalContext) -> EvalResult:
         kinds = [
-            kind for kind, pattern in _CITATION_PATTERNS if _CITATION_CHECKS.get(kind, _searched)(pattern, view)
+            kind for kind, pattern, check in _CITATION_RUN if check(pattern, view)
         ]
         return self.result(
             1.0 if kinds else 0.0, f"citation kinds: {', '.join(kinds)}" if kinds else "no citation"
@@ -309,6 +323,9 @@ HEDGE_PHRASES: tuple[str, ...] = (
 )
 #: Each hedge phrase's words: a phrase can only be present when all of them are tokens.
 _PHRASE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = tuple((p, tuple(p.split())) for p in HEDGE_PHRASES)
+#: The longest word of each hedge phrase: without one of them among the tokens no phrase can be present,
+#: which settles most answers with one set test instead of one per phrase.
+_PHRASE_KEYS: frozenset[str] = frozenset(max(ws, key=len) for _, ws in _PHRASE_WORDS)
 
 
 class NeutralTone(_TextPart):
@@ -343,7 +360,9 @@ class NeutralTone(_TextPart):
         toned = self._toned & present
         hits = sum(tokens.count(w) * ((w in self._loaded) + (w in self._hedges)) for w in toned) if toned else 0
         phrases: list[str] = []
-        candidates = [p for p, ws in _PHRASE_WORDS if present.issuperset(ws)]
+        candidates = (
+            [p for p, ws in _PHRASE_WORDS if present.issuperset(ws)] if not present.isdisjoint(_PHRASE_KEYS) else []
+        )
         if candidates:  # only then is the joined text needed
             lower = " ".join(tokens)
             padded = f" {lower} "
@@ -353,7 +372,7 @@ class NeutralTone(_TextPart):
         value = max(0.0, 1.0 - self._penalty * density)
         flagged = sorted(toned.union(phrases)) if toned or phrases else []
         return self.result(
-            round(value, 4),
+            value if value == 1.0 else round(value, 4),  # the usual calm answer: 1.0, which round() keeps
             f"{hits} loaded/hedging term(s) in {len(tokens)} words"
             + (f": {', '.join(flagged[:8])}" if flagged else ""),
         )
@@ -387,7 +406,10 @@ class LengthWithinBounds(_TextPart):
             value = self.max_words / n
         else:
             value = 1.0
-        return self.result(round(value, 4), f"{n} words (bounds {self.min_words}..{self.max_words})")
+        return self.result(
+            value if value == 1.0 else round(value, 4),  # within bounds (the usual case): 1.0, which round() keeps
+            f"{n} words (bounds {self.min_words}..{self.max_words})",
+        )
 
 
 #: Weights for a customer-support answer: covering the customer's topics matters most.
@@ -429,11 +451,17 @@ class HeuristicQuality(BaseEvaluator):
 
     @property  # type: ignore[override]
     def runs_inline(self) -> bool:  # inline exactly when every part is
-        return all(getattr(p, "runs_inline", False) is True for p in self.parts)
+        for p in self.parts:  # noqa: SIM110 - read on every run: a loop is half the cost of all(<generator>)
+            if getattr(p, "runs_inline", False) is not True:
+                return False
+        return True
 
     @property  # type: ignore[override]
     def sync_capable(self) -> bool:  # evaluate_now works exactly when every part has it
-        return all(getattr(p, "sync_capable", False) is True for p in self.parts)
+        for p in self.parts:  # noqa: SIM110 - as above
+            if getattr(p, "sync_capable", False) is not True:
+                return False
+        return True
 
     async def evaluate_many(self, query: str, response: str, context: EvalContext) -> list[EvalResult]:
         if self.sync_capable:
@@ -459,7 +487,7 @@ class HeuristicQuality(BaseEvaluator):
         view: TextView | None = None
         subs: list[EvalResult] = []
         for p in self.parts:
-            if isinstance(p, _TextPart) and p.shares_view is True:
+            if _TextPart in type(p).__mro__ and p.shares_view is True:  # isinstance without the ABC hook
                 if view is None:
                     view = TextView(response)
                 subs.append(p.assess_now(view, query, context))
@@ -473,9 +501,11 @@ class HeuristicQuality(BaseEvaluator):
         The mark lets telemetry send one ``gen_ai.evaluation.result`` per evaluator with the
         part scores as attributes, instead of six events and six histogram points a run.
         """
+        name = self.name
         for sub in subs:
-            sub.part_of = self.name
-        return [*subs, self._combined(subs)]
+            sub.part_of = name
+        subs.append(self._combined(subs))  # every caller hands over a list of its own
+        return subs
 
     def _combined(self, subs: Sequence[EvalResult]) -> EvalResult:
         try:
@@ -487,12 +517,19 @@ class HeuristicQuality(BaseEvaluator):
         return (await self.evaluate_many(query, response, context))[-1]
 
     def combine(self, subs: Sequence[EvalResult]) -> EvalResult:
-        scored = [
-            (r, self.weights.get(r.name, 0.0))
-            for r in subs
-            if r.status == "completed" and r.score is not None
-        ]
-        total_w = sum([w for _, w in scored])  # lists, not generators: same sums, less overhead
+        # One pass splits the parts into scored (with their weights) and dropped; the sums stay
+        # ``sum()`` over lists in part order, so every float is what it always was.
+        weights = self.weights
+        scored: list[EvalResult] = []
+        ws: list[float] = []
+        dropped: list[str] = []
+        for r in subs:
+            if r.status == "completed" and r.score is not None:
+                scored.append(r)
+                ws.append(weights.get(r.name, 0.0))
+            else:
+                dropped.append(r.name)
+        total_w = sum(ws)
         if not scored or total_w <= 0:
             return EvalResult(
                 name=self.name,
@@ -502,8 +539,8 @@ class HeuristicQuality(BaseEvaluator):
                 status="error" if any(r.status == "error" for r in subs) else "skipped",
                 error_type=next((r.error_type for r in subs if r.error_type), None),
             )
-        value = round(sum([float(r.score) * w for r, w in scored]) / total_w, 4)  # type: ignore[arg-type]
-        parts = " ".join([f"{r.name}={r.score:.2f}" for r, _ in scored])
-        dropped = [r.name for r in subs if r.status != "completed" or r.score is None]
-        why = parts + (f" (not applied: {', '.join(dropped)})" if dropped else "")
+        value = round(sum([float(r.score) * w for r, w in zip(scored, ws, strict=True)]) / total_w, 4)  # type: ignore[arg-type]
+        why = " ".join([f"{r.name}={r.score:.2f}" for r in scored]) + (
+            f" (not applied: {', '.join(dropped)})" if dropped else ""
+        )
         return self.result(value, why)

@@ -52,6 +52,13 @@ class _KeywordEvaluator(InlineEvaluator):
         self._fixed = _compile(list(terms), regex=regex, case_sensitive=case_sensitive) if terms else None
         self._compiled: dict[tuple[object, ...], list[tuple[str, re.Pattern[str]]]] = {}
 
+    def _no_terms(self, context: EvalContext) -> bool:
+        """``nothing_to_score``: no terms given and none in the context, so :meth:`_terms` is ``None``."""
+        if self._fixed is not None:
+            return False
+        metadata = context.metadata
+        return metadata is None or (type(metadata) is dict and metadata.get(self.metadata_key) is None)
+
     def _terms(self, context: EvalContext) -> list[tuple[str, re.Pattern[str]]] | None:
         if self._fixed is not None:
             return self._fixed
@@ -81,6 +88,7 @@ class MustInclude(_KeywordEvaluator):
     """Score = share of terms found; passes only when every term is present (threshold 1.0)."""
 
     metadata_key = "must_include"
+    nothing_to_score = _KeywordEvaluator._no_terms
 
     def judge(self, query: str, response: str, context: EvalContext) -> EvalResult:
         terms = self._terms(context)
@@ -100,6 +108,7 @@ class MustNotInclude(_KeywordEvaluator):
     """Score = share of forbidden terms absent; passes only when none appears."""
 
     metadata_key = "must_not_include"
+    nothing_to_score = _KeywordEvaluator._no_terms
 
     def judge(self, query: str, response: str, context: EvalContext) -> EvalResult:
         terms = self._terms(context)

@@ -34,6 +34,13 @@ class ToolCalled(InlineEvaluator):
         self._mode = mode
         self._count_failed = count_failed
 
+    def nothing_to_score(self, context: EvalContext) -> bool:
+        """No expected tools given and none in the context: :meth:`judge` would skip."""
+        if self._tools:
+            return False
+        metadata = context.metadata
+        return metadata is None or (type(metadata) is dict and metadata.get("expected_tools") is None)
+
     def judge(self, query: str, response: str, context: EvalContext) -> EvalResult:
         expected = self._tools or list((context.metadata or {}).get("expected_tools") or ())
         if not expected:
