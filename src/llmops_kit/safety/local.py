@@ -29,12 +29,18 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 
-from llmops_kit.safety.base import HARM_CATEGORIES, SafetyStage, SafetyVerdict
+from llmops_kit.safety.base import HARM_CATEGORIES, CategoryResult, SafetyStage, SafetyVerdict
 from llmops_kit.safety.injection import detect_injection
-from llmops_kit.safety.normalize import coerce_text, normalize
+from llmops_kit.safety.normalize import coerce_text, normalize_parts
 from llmops_kit.safety.pii import find_pii
-from llmops_kit.safety.terms import TermMatcher, tokenize
-from llmops_kit.safety.verdicts import build_categories, harm_reason, merge_thresholds, unavailable_verdict
+from llmops_kit.safety.terms import TermHit, TermMatcher, tokenize
+from llmops_kit.safety.verdicts import (
+    DEFAULT_THRESHOLD,
+    build_categories,
+    harm_reason,
+    merge_thresholds,
+    unavailable_verdict,
+)
 
 __all__ = ["ANALYZER_NAME", "LocalSafetyAnalyzer"]
 
@@ -78,9 +84,15 @@ class LocalSafetyAnalyzer:
         )
 
     async def check_input(self, text: str, *, documents: Sequence[str] = ()) -> SafetyVerdict:
+        # The governed run's case (a short str, no documents) is analysed right here: no second
+        # coroutine, no size sum over the documents. Anything else takes the general path.
+        if type(text) is str and len(text) <= _THREAD_THRESHOLD_CHARS and type(documents) is tuple and not documents:
+            return self.analyze(text, stage="input")
         return await self._run("input", text, documents)
 
     async def check_output(self, text: str) -> SafetyVerdict:
+        if type(text) is str and len(text) <= _THREAD_THRESHOLD_CHARS:
+            return self.analyze(text, stage="output")
         return await self._run("output", text, ())
 
     async def aclose(self) -> None:
@@ -130,22 +142,24 @@ class LocalSafetyAnalyzer:
         findings: list[str] = []
         blocks: list[str] = []
         raw = self._window(coerce_text(text), findings)
-        norm = normalize(raw)
-        categories = build_categories(self._severities(norm.text), self.thresholds)
+        folded, cased, had_invisible, had_tags = normalize_parts(raw)
+        hits = self._terms.scan(tokenize(folded))
+        categories = self._categories(hits)
 
         # Prompt injection (input only): the user prompt, then each document.
         if stage == "input" and self.detect_injection:
-            if norm.had_tags:
+            if had_tags:
                 findings.append("jailbreak:ascii_smuggling")
                 blocks.append("prompt_injection")
-            attacks, info = detect_injection(norm.text, norm.cased)
+            attacks, info = detect_injection(folded, cased)
             if attacks:
                 findings.extend(f"jailbreak:{a}" for a in attacks)
                 blocks.append("prompt_injection")
             if info:
                 findings.extend(f"obfuscation:{i}" for i in info)
-            self._scan_documents(documents, findings, blocks)
-        if norm.had_invisible:
+            if type(documents) is not tuple or documents:  # the empty default has nothing to scan
+                self._scan_documents(documents, findings, blocks)
+        if had_invisible:
             findings.append("obfuscation:invisible_characters")
 
         # PII and secrets: on the raw text, so offsets and formats are the user's own.
@@ -159,25 +173,36 @@ class LocalSafetyAnalyzer:
         if blocks and blocks[0] in ("prompt_injection", "indirect_prompt_injection"):
             reason: str | None = blocks[0]
         else:
-            reason = harm_reason(categories)
+            reason = harm_reason(categories) if hits else None  # no phrase found: no category blocks
             if reason is None and blocks:
                 reason = blocks[0]
         allowed = reason is None
+        # Positional, as the fields are declared: keywords cost twice as much on every check. The
+        # findings list is this check's own; de-duplicating needs two entries at least.
         return SafetyVerdict(
-            stage=stage,
-            allowed=allowed,
-            action="block" if not allowed else ("flag" if findings else "allow"),
-            reason=reason,
-            categories=categories,
-            findings=list(dict.fromkeys(findings)),
-            analyzer=ANALYZER_NAME,
-            status="evaluated",
+            stage,
+            allowed,
+            "block" if not allowed else ("flag" if findings else "allow"),
+            reason,
+            categories,
+            findings if len(findings) < 2 else list(dict.fromkeys(findings)),
+            ANALYZER_NAME,
+            "evaluated",
         )
 
-    def _severities(self, folded: str) -> dict[str, int]:
+    def _categories(self, hits: list[TermHit]) -> list[CategoryResult]:
+        """One fresh result per category (callers may mutate them). With no phrase found, every
+        severity is 0, which never blocks: no severity map to build or compare."""
+        if hits:
+            return build_categories(self._severities(hits), self.thresholds)
+        get = self.thresholds.get
+        return [CategoryResult(cat, 0, get(cat, DEFAULT_THRESHOLD), False) for cat in HARM_CATEGORIES]
+
+    @staticmethod
+    def _severities(hits: list[TermHit]) -> dict[str, int]:
         """Highest severity per harm category among the phrases found (0 when none)."""
         severities = dict.fromkeys(HARM_CATEGORIES, 0)
-        for hit in self._terms.scan(tokenize(folded)):
+        for hit in hits:
             if hit.severity > severities.get(hit.category, 0):
                 severities[hit.category] = hit.severity
         return severities
@@ -191,9 +216,9 @@ class LocalSafetyAnalyzer:
             findings.append("documents_truncated")
             docs = docs[: self.max_documents]
         for i, doc in enumerate(docs):
-            dnorm = normalize(self._window(coerce_text(doc), findings))
-            attacks, _info = detect_injection(dnorm.text, dnorm.cased, document=True)
-            if dnorm.had_tags:
+            dfolded, dcased, _invisible, dtags = normalize_parts(self._window(coerce_text(doc), findings))
+            attacks, _info = detect_injection(dfolded, dcased, document=True)
+            if dtags:
                 attacks.insert(0, "ascii_smuggling")
             if attacks:
                 findings.extend(f"indirect_injection:doc{i}:{a}" for a in attacks)

@@ -114,6 +114,17 @@ _PHRASES: tuple[tuple[str, int, str], ...] = (
 # the word branch takes every letter/digit run whole, so ``i'm`` can only start where a run starts.
 # One C-level ``findall`` replaces a Python loop over every token.
 _TOKEN_RE = re.compile(r"i'm(?![a-z])|we're(?![a-z])|[a-z0-9]+|'[a-z]+")
+# ASCII characters no token can contain, mapped to a space: after this translation ``str.split`` gives
+# the runs of [a-z0-9'] that tokens are found in (no token spans another character, and at a run's end
+# the look-aheads see a non-letter either way). On ASCII text both passes run in C at a few ns per
+# character, where findall costs about 12: on 2 KB of prose, 7 µs instead of 24.
+_SEPARATORS = str.maketrans({chr(c): " " for c in range(128) if chr(c) not in "abcdefghijklmnopqrstuvwxyz0123456789'"})
+# Below this length findall's fixed cost is the smaller one.
+_SPLIT_MIN_CHARS = 64
+# A run holding an apostrophe is tokenised by findall on its own (contractions split there), about
+# half a microsecond each: with more than one apostrophe per this many characters, one findall over
+# the whole text is cheaper. That also bounds the cost of apostrophe-dense (adversarial) text.
+_SPLIT_CHARS_PER_APOSTROPHE = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +158,22 @@ def _parse(category: str, severity: int, source: str) -> Phrase:
 
 def tokenize(text: str) -> list[str]:
     """Words of already-normalised text; ``i'll`` splits as ``i`` + ``'ll`` so contractions match."""
-    return _TOKEN_RE.findall(text)
+    n = len(text)
+    if n < _SPLIT_MIN_CHARS or not text.isascii():
+        return _TOKEN_RE.findall(text)
+    apostrophes = text.count("'")
+    if apostrophes * _SPLIT_CHARS_PER_APOSTROPHE > n:
+        return _TOKEN_RE.findall(text)
+    runs = text.translate(_SEPARATORS).split()
+    if not apostrophes:
+        return runs
+    tokens: list[str] = []
+    for run in runs:
+        if "'" in run:
+            tokens += _TOKEN_RE.findall(run)
+        else:
+            tokens.append(run)
+    return tokens
 
 
 @dataclass(frozen=True, slots=True)
