@@ -30,26 +30,87 @@ _PLAIN = frozenset({str, int, bool, type(None)})  # exact types that are already
 
 
 def to_jsonable(value: Any, _depth: int = 0) -> Any:
-    """Convert ``value`` to dict/list/str/int/float/bool/None; unknown objects become strings."""
-    # Fast path for what the pipeline's own records hold (plain dicts, lists, str, int,
-    # finite floats): exact type checks, no ABC isinstance chain, and leaves not recursed
-    # into. Anything else - subclasses included - takes the general path below unchanged.
+    """Convert ``value`` to dict/list/str/int/float/bool/None; unknown objects become strings.
+
+    What is already JSON comes back as the *same object*: a plain dict or list is copied only
+    when something inside it changes. A governed run's record is almost entirely plain, so it
+    is checked, not rebuilt - no new containers per record. The result may therefore share
+    objects with ``value``; treat it as read-only.
+    """
+    # Exact type checks, no ABC isinstance chain; anything else - subclasses included -
+    # takes the general path below unchanged.
     t = type(value)
     if t in _PLAIN:
         return value
-    if t is float and math.isfinite(value):
+    if t is float and value - value == 0.0:  # finite: inf - inf and nan - nan are nan
         return value
     if _depth < _MAX_DEPTH:
         if t is dict:
+            return _dict_jsonable(value, _depth + 1)
+        if t is list:
+            return _list_jsonable(value, _depth + 1)
+        if t is tuple:
             d = _depth + 1
-            return {
-                (k if type(k) is str else _key(k)): (v if type(v) in _PLAIN else to_jsonable(v, d))
-                for k, v in value.items()
-            }
-        if t is list or t is tuple:
-            d = _depth + 1
-            return [v if type(v) in _PLAIN else to_jsonable(v, d) for v in value]
+            return [to_jsonable(v, d) for v in value]
     return _to_jsonable_general(value, _depth)
+
+
+def _dict_jsonable(value: dict[Any, Any], depth: int) -> dict[Any, Any]:
+    """``value`` itself when every key is a ``str`` and every value comes back unchanged;
+    otherwise a copy, made from the first member that changes (``depth`` is the members')."""
+    items = iter(value.items())
+    for k, v in items:
+        t = type(v)
+        if t in _PLAIN or (t is float and v - v == 0.0):  # finite: inf - inf and nan - nan are nan
+            if type(k) is str:
+                continue
+            new = v
+        else:  # containers dispatched inline: one call per container, not two
+            if t is dict and depth < _MAX_DEPTH:
+                new = _dict_jsonable(v, depth + 1)
+            elif t is list and depth < _MAX_DEPTH:
+                new = _list_jsonable(v, depth + 1)
+            else:
+                new = to_jsonable(v, depth)
+            if new is v and type(k) is str:
+                continue
+        # The first change: keep what came before, convert the rest. Converted results are
+        # reused, never recomputed, so a change deep down costs one pass, not one per level.
+        out: dict[str, Any] = {}
+        for k0, v0 in value.items():
+            if k0 is k:
+                break
+            out[k0] = v0
+        out[k if type(k) is str else _key(k)] = new
+        for k1, v1 in items:  # the rest of the same iteration
+            out[k1 if type(k1) is str else _key(k1)] = to_jsonable(v1, depth)
+        return out
+    return value
+
+
+def _list_jsonable(value: list[Any], depth: int) -> list[Any]:
+    """``value`` itself when every item comes back unchanged; otherwise a copy (see above)."""
+    for v in value:
+        t = type(v)
+        if t in _PLAIN or (t is float and v - v == 0.0):
+            continue
+        if t is dict and depth < _MAX_DEPTH:
+            new = _dict_jsonable(v, depth + 1)
+        elif t is list and depth < _MAX_DEPTH:
+            new = _list_jsonable(v, depth + 1)
+        else:
+            new = to_jsonable(v, depth)
+        if new is v:
+            continue
+        out = []
+        for v0 in value:  # the unchanged prefix: an earlier item that is ``v`` would have changed too
+            if v0 is v:
+                break
+            out.append(v0)
+        out.append(new)
+        out.extend([to_jsonable(x, depth) for x in value[len(out) :]])
+        return out
+    return value
 
 
 def _to_jsonable_general(value: Any, _depth: int) -> Any:
@@ -155,11 +216,20 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 
 def redact_record(record: dict[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:
-    """Apply ``redact`` to the free-text fields (``query``, ``response``, ``messages``)."""
-    out = dict(record)
+    """Apply ``redact`` to the free-text fields (``query``, ``response``, ``messages``).
+
+    Returns ``record`` itself when no field changes (most runs carry no personal data), else a
+    copy: the record is never modified in place.
+    """
+    out = record
     for field in REDACTED_FIELDS:
-        if field in out:
-            out[field] = _redact_value(out[field], redact)
+        if field in record:
+            value = record[field]
+            new = _redact_value(value, redact)
+            if new is not value:
+                if out is record:
+                    out = dict(record)
+                out[field] = new
     return out
 
 
@@ -176,13 +246,58 @@ def _redact_value(value: Any, redact: Callable[[str], str]) -> Any:
 
 def prepare_record(record: Mapping[str, Any], redact: Callable[[str], str] | None) -> dict[str, Any]:
     """Sanitise then redact: the hashed form of a pipeline record. Never raises for odd data."""
-    if not isinstance(record, Mapping):
+    if type(record) is not dict and not isinstance(record, Mapping):  # exact dict first: an ABC check costs more
         raise TypeError(f"audit record must be a mapping, got {type(record).__name__}")
-    clean = to_jsonable(record)
-    if redact is not None:
+    return _redacted(to_jsonable(record), redact)
+
+
+def prepare_encoded(
+    record: Mapping[str, Any], redact: Callable[[str], str] | None
+) -> tuple[dict[str, Any], bytes | None]:
+    """:func:`prepare_record` and the result's :func:`canonical_bytes_v2` (``None`` when only
+    version 1 can carry it), for a sink that builds the entry around the record's bytes.
+
+    A record whose values are all plain JSON (str, int, bool, None, finite float, plain dicts
+    and lists of them) is used as it is, without :func:`to_jsonable`'s key check - about a
+    third of its cost: orjson refuses every dict key that is not exactly a ``str`` with a
+    ``TypeError``, and for such keys the check changes nothing. Whatever orjson refuses
+    (keys, lone surrogates, integers beyond 64 bits) takes the checked way, so the result is
+    :func:`prepare_record`'s, byte for byte.
+    """
+    if type(record) is dict and _plain_values(record, 1):
+        prepared = _redacted(record, redact)
         try:
-            clean = redact_record(clean, redact)
-        except Exception as exc:  # a broken hook must not lose the record — but never store raw text either
-            clean = redact_record(clean, lambda _s: "[REDACTION FAILED]")
-            clean["_redaction_error"] = f"{type(exc).__name__}: {exc}"[:500]
-    return clean
+            return prepared, canonical_bytes_v2(prepared)
+        except TypeError:
+            pass
+    prepared = prepare_record(record, redact)
+    try:
+        return prepared, canonical_bytes_v2(prepared)
+    except TypeError:
+        return prepared, None
+
+
+def _plain_values(container: dict[Any, Any] | list[Any], depth: int) -> bool:
+    """True when every value under ``container`` (keys aside) is one :func:`to_jsonable` keeps
+    as it is; ``depth`` is that of the container's members, as in :func:`to_jsonable`."""
+    for v in container.values() if type(container) is dict else container:
+        t = type(v)
+        if t in _PLAIN or (t is float and v - v == 0.0):
+            continue
+        if (t is dict or t is list) and depth < _MAX_DEPTH and _plain_values(v, depth + 1):
+            continue
+        return False
+    return True
+
+
+def _redacted(clean: dict[str, Any], redact: Callable[[str], str] | None) -> dict[str, Any]:
+    """``clean`` with ``redact`` applied; one place for both ways in, so a failing hook is
+    handled the same whichever way the record came."""
+    if redact is None:
+        return clean
+    try:
+        return redact_record(clean, redact)
+    except Exception as exc:  # a broken hook must not lose the record — but never store raw text either
+        failed = dict(redact_record(clean, lambda _s: "[REDACTION FAILED]"))  # a copy: a key is added
+        failed["_redaction_error"] = f"{type(exc).__name__}: {exc}"[:500]
+        return failed
