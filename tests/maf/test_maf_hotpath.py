@@ -18,9 +18,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from llmops_kit.audit.chain import HashChain, encode_entry, entry_hash
+from llmops_kit.audit.chain import HashChain, encode_entry, entry_hash, link_encoded
 from llmops_kit.audit.encoding import _to_jsonable_general, canonical_bytes, to_jsonable
-from llmops_kit.audit.file import link_encoded
 from llmops_kit.budget.base import BudgetAmount, BudgetSubject
 from llmops_kit.budget.ledger_memory import MemoryLedger
 from llmops_kit.budget.ledger_sqlite import SQLiteLedger

@@ -43,8 +43,8 @@ from llmops_kit.audit._common import (
     utc_day,
 )
 from llmops_kit.audit.base import AuditReceipt
-from llmops_kit.audit.chain import encode_entry
-from llmops_kit.audit.encoding import prepare_record
+from llmops_kit.audit.chain import link_encoded
+from llmops_kit.audit.encoding import prepare_encoded
 from llmops_kit.audit.spool import PartitionSpool, Spool, SpooledEntry
 
 log = logging.getLogger("llmops_kit.audit.blob")
@@ -179,7 +179,7 @@ class BlobAuditSink:
 
     # --- AuditSink ----------------------------------------------------------------------
     async def append(self, record: Mapping[str, Any]) -> AuditReceipt:
-        prepared = prepare_record(record, self._redact)
+        prepared, record_v2 = prepare_encoded(record, self._redact)  # encoded here, outside the lock
         partition = partition_of(record)
         with self._cond:
             if self._closed:
@@ -190,8 +190,7 @@ class BlobAuditSink:
                     part = self._spool.partition(partition)
             spooled = self._spool.bytes
             head = (part.chain.last_seq, part.chain.last_hash)
-            entry = part.chain.link(prepared, partition=partition)
-            line = encode_entry(entry)
+            entry, line = link_encoded(part.chain, prepared, partition=partition, record_v2=record_v2)
             if spooled + self._unspooled_bytes + len(line) > self.spool_max_bytes:
                 part.chain.last_seq, part.chain.last_hash = head  # not accepted: the chain stays as it was
                 self.rejected_total += 1

@@ -31,8 +31,8 @@ from typing import Any
 from llmops_kit.audit._common import AuditSinkClosedError, partition_of, utc_day
 from llmops_kit.audit._fs import cut_torn_tail, lock_directory, read_last_line, unlock_directory
 from llmops_kit.audit.base import AuditReceipt
-from llmops_kit.audit.chain import HashChain
-from llmops_kit.audit.encoding import canonical_bytes_v2, prepare_encoded
+from llmops_kit.audit.chain import HashChain, link_encoded
+from llmops_kit.audit.encoding import prepare_encoded
 
 log = logging.getLogger("llmops_kit.audit.file")
 
@@ -250,34 +250,3 @@ def _runs_by_day(batch: list[tuple[str, bytes, int]]) -> list[tuple[str, list[by
         else:
             runs.append((day, [line], seq))
     return runs
-
-
-_HASH_BEFORE = b',"partition":'  # "hash" sorts between "chain_id" and "partition"
-
-
-def link_encoded(
-    chain: HashChain, record: dict[str, Any], *, partition: str, record_v2: bytes | None = None
-) -> tuple[dict[str, Any], bytes]:
-    """``chain.link`` + ``encode_entry`` with one JSON encoding instead of two.
-
-    The stored line is the canonical encoding of the entry *with* its hash, the hash is over
-    the same encoding *without* it; with sorted keys the two differ only by the
-    ``"hash":"..."`` member, which is spliced into the hashed bytes. The first
-    ``,"partition":`` is the real key: only the ``audited_at`` and ``chain_id`` strings come
-    before it, and inside a JSON string every ``"`` is escaped. Both encodings are compact
-    with sorted keys, so this holds for every entry version. Equality with the two-step form
-    is tested (``tests/maf/test_maf_hotpath.py``).
-
-    ``record_v2``: the record's ``canonical_bytes_v2`` if known (see ``prepare_encoded``);
-    without it the record is encoded here, so the entry is always built around its bytes.
-    """
-    if record_v2 is None:
-        try:
-            record_v2 = canonical_bytes_v2(record)
-        except TypeError:  # only version 1 can carry it: the chain encodes that entry whole
-            pass
-    entry, body = chain.link_with_body(record, partition=partition, record_v2=record_v2)
-    digest = entry["hash"]
-    cut = body.index(_HASH_BEFORE)
-    line = b"".join((body[:cut], b',"hash":"', digest.encode("ascii"), b'"', body[cut:], b"\n"))
-    return entry, line
