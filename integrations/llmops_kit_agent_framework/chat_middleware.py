@@ -62,6 +62,8 @@ class _Call:
     reservation: BudgetReservation | None
     ttft_s: float | None = None
     finished: bool = False
+    #: unmetered calls only (no reservation): what a call without reported usage is charged
+    estimate: Callable[[], BudgetAmount] | None = None
 
     def mark_first_chunk(self) -> None:
         """Time to this call's first streamed chunk (the ``time_to_first_chunk`` histogram)."""
@@ -121,20 +123,30 @@ class LLMOpsChatMiddleware(ChatMiddleware):
 
     # --- budget ---------------------------------------------------------------------------
     async def _reserve(self, call: _Call, context: ChatContext) -> BudgetReservation | None:
+        """The call's reservation; ``None`` when no budget limit is configured at all.
+
+        With no limit nothing can be held or refused, so the reservation, its settlement and
+        their ids are skipped (about a fifth of this middleware's work per call); the call is
+        still granted, counted as a budget decision, refused when its model has no price
+        (``UNKNOWN_MODEL_PRICE=error``) and, without reported usage, charged its estimate.
+        """
         runtime, state = call.runtime, call.state
         settings = runtime.settings
-        subject = _subject(state, call.model)
         max_out = _max_output_tokens(context) or (state.ctx.max_output_tokens if state else None) \
             or settings.max_output_tokens
         messages, options = list(context.messages), context.options
-
         model = call.model  # the closure must not hold ``call``: call -> reservation -> estimate -> call is a cycle
 
         def estimate() -> BudgetAmount:  # counted only if a limit applies (or usage goes unreported)
             return estimate_amount(runtime.pricing, runtime.tokens, model, _prompt(messages, options), max_out)
 
+        if await _unmetered(runtime, model):
+            call.estimate = estimate
+            self._count_decision(call, True, None)
+            return None
+        subject = _subject(state, model)
         try:
-            runtime.pricing.price_for(call.model)  # an unpriced model is refused even when nothing is metered
+            runtime.pricing.price_for(model)  # an unpriced model is refused even when nothing is metered
             reservation = await runtime.budget.reserve(subject, estimate)
         except LookupError as exc:  # no price for the model and UNKNOWN_MODEL_PRICE=error
             reservation = BudgetReservation(subject.call_id or "", False, subject, BudgetAmount(), reason=str(exc),
@@ -145,17 +157,22 @@ class LLMOpsChatMiddleware(ChatMiddleware):
                 subject.call_id or "", settings.budget_fail_mode == "open", subject, BudgetAmount(),
                 reason="budget_unavailable", fail_open=settings.budget_fail_mode == "open",
             )
-        action = "allow" if reservation.granted else "block"
-        if state is not None:
-            state.budget_decision = "denied" if not reservation.granted else (state.budget_decision or "granted")
-        agent = state.ctx.agent_name if state else None
-        runtime.telemetry.record_guardrail("model_call", action, "budget", reservation.reason, agent)
+        self._count_decision(call, reservation.granted, reservation.reason)
         if not reservation.granted:
+            agent = state.ctx.agent_name if state else None
             runtime.telemetry.budget_denials.add(1, {sc.GEN_AI_AGENT_NAME: agent or "",
                                                      sc.LLMOPS_BUDGET_LIMIT: reservation.denied_limit or "?"})
         if reservation.fail_open and call.span.is_recording():
             call.span.set_attribute(sc.LLMOPS_FAIL_MODE, "open")
         return reservation
+
+    @staticmethod
+    def _count_decision(call: _Call, granted: bool, reason: str | None) -> None:
+        state = call.state
+        if state is not None:
+            state.budget_decision = "denied" if not granted else (state.budget_decision or "granted")
+        call.runtime.telemetry.record_guardrail("model_call", "allow" if granted else "block", "budget", reason,
+                                                state.ctx.agent_name if state else None)
 
     def _stop_for_budget(self, call: _Call, context: ChatContext) -> None:
         reservation = call.reservation
@@ -205,6 +222,8 @@ class LLMOpsChatMiddleware(ChatMiddleware):
                     cost_micro = settlement.actual.cost_micro_usd  # unreported usage costs the reservation
             except Exception:
                 log.warning("budget settle failed; the lease releases the hold", exc_info=True)
+        elif usage is None and call.estimate is not None:
+            cost_micro = _estimated_cost(call.estimate)  # unreported usage costs the estimate, never $0
         agent = state.ctx.agent_name if state else None
         record = ModelCallRecord(model=model, usage=usage or TokenUsage(reported=False),
                                  provider=call.provider, duration_s=duration, ttft_s=call.ttft_s,
@@ -284,6 +303,32 @@ def _is_last_call(response: Any) -> bool:
         if any(content.type == "function_call" for content in message.contents):
             return False
     return True
+
+
+async def _unmetered(runtime: Runtime, model: str) -> bool:
+    """True when the budget gate has no limit at all and ``model`` has a price: no reservation needed.
+
+    Asks the gate's optional ``has_limits()`` (``BudgetManager`` re-reads stored overrides on its
+    usual schedule there); a gate without it, or one that fails to answer, takes the full path.
+    """
+    has_limits = getattr(runtime.budget, "has_limits", None)
+    if has_limits is None:
+        return False
+    try:
+        if await has_limits():
+            return False
+        runtime.pricing.price_for(model)
+    except Exception:  # an unpriced model (refused on the full path) or a gate that cannot say
+        return False
+    return True
+
+
+def _estimated_cost(estimate: Callable[[], BudgetAmount]) -> int | None:
+    try:
+        return estimate().cost_micro_usd
+    except Exception:  # pricing or counting failed: no figure rather than a broken run
+        log.warning("could not estimate the cost of a call without reported usage", exc_info=True)
+        return None
 
 
 def _subject(state: RunState | None, model: str) -> BudgetSubject:

@@ -133,6 +133,14 @@ class BudgetManager:
             self._policy = self.base_policy
         return self._policy
 
+    async def has_limits(self) -> bool:
+        """Whether any limit is configured (base policy or stored overrides).
+
+        Without one, no reservation can be refused or held, so a caller may skip the
+        reserve/settle pair altogether (the MAF chat middleware does, per model call).
+        """
+        return bool((await self.policy()).limits)
+
     def invalidate_policy(self) -> None:
         self._policy_read_at = float("-inf")
 
