@@ -170,9 +170,14 @@ class RunGovernor:
 
         subject = self.subject(ctx, model)
         max_out = ctx.max_output_tokens or self.settings.max_output_tokens
+        pricing, tokens = self.runtime.pricing, self.runtime.tokens
+
+        def estimate() -> BudgetAmount:  # counted only when a limit applies (or usage goes unreported)
+            return estimate_amount(pricing, tokens, model, query, max_out)
+
         try:
-            estimate = estimate_amount(self.runtime.pricing, self.runtime.tokens, model, query, max_out)
-        except LookupError as exc:  # unknown model price with unknown_model_price=error
+            pricing.price_for(model)  # unknown model price with unknown_model_price=error: refused
+        except LookupError as exc:
             return BudgetReservation(ctx.run_id, False, subject, BudgetAmount(), reason=str(exc),
                                      denied_limit="pricing")
         try:
@@ -180,9 +185,9 @@ class RunGovernor:
         except Exception as exc:
             log.warning("budget reservation failed: %s", type(exc).__name__)
             if self.settings.budget_fail_mode == "open":
-                return BudgetReservation(ctx.run_id, True, subject, estimate, fail_open=True,
+                return BudgetReservation(ctx.run_id, True, subject, estimate(), fail_open=True,
                                          reason="budget_unavailable")
-            return BudgetReservation(ctx.run_id, False, subject, estimate, reason="budget_unavailable")
+            return BudgetReservation(ctx.run_id, False, subject, estimate(), reason="budget_unavailable")
         action = "allow" if reservation.granted else "block"
         # a low-cardinality code on the metric; the full reason (limit, estimate, reset) is on the span
         code = None if reservation.granted else ("budget_unavailable" if reservation.reason == "budget_unavailable"
@@ -209,8 +214,9 @@ class RunGovernor:
         r = admission.reservation
         if r is not None:
             attrs[sc.LLMOPS_BUDGET_DECISION] = "granted" if r.granted else "denied"
-            attrs[sc.LLMOPS_BUDGET_RESERVED_TOKENS] = r.estimate.total_tokens
-            attrs[sc.LLMOPS_BUDGET_RESERVED_MICRO_USD] = r.estimate.cost_micro_usd
+            if r.deferred is None:  # something was held (a deferred estimate means no limit applied)
+                attrs[sc.LLMOPS_BUDGET_RESERVED_TOKENS] = r.estimate.total_tokens
+                attrs[sc.LLMOPS_BUDGET_RESERVED_MICRO_USD] = r.estimate.cost_micro_usd
             if r.reason:
                 attrs[sc.LLMOPS_BUDGET_REASON] = r.reason
         span.set_attributes(attrs)
