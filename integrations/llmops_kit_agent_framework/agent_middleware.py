@@ -73,9 +73,8 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
         runtime = self._ref.get()
         governor = self._ref.governor()
         state = self._open_run(context, runtime)
-        with trace.use_span(state.span, end_on_exit=False):
-            admission = await governor.admit(state.ctx, state.query, model=_agent_model(context),
-                                             reserve_budget=False)
+        admission = await governor.admit(state.ctx, state.query, model=_agent_model(context),
+                                         reserve_budget=False, span=state.span)
         state.admission = admission
         if not admission.allowed:
             result = await self._complete(state, None, admission.status or "blocked_input", admission.reason)
@@ -166,8 +165,7 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
                 verdict = early[1]  # judged at the last model call; label our span as check_output does
                 _label_output(state.span, verdict)
             else:
-                with trace.use_span(state.span, end_on_exit=False):
-                    verdict = await self._ref.governor().check_output(state.ctx, reply.text)
+                verdict = await self._ref.governor().check_output(state.ctx, reply.text, span=state.span)
             if not verdict.allowed:
                 status, reason = "blocked_output", verdict.reason or "unsafe_output"
         result = await self._complete(state, reply, status, reason, output_verdict=verdict,

@@ -77,9 +77,10 @@ class RunGovernor:
 
     async def admit(
         self, ctx: RunContext, query: str, *, model: str | None = None,
-        documents: Sequence[str] = (), reserve_budget: bool = True,
+        documents: Sequence[str] = (), reserve_budget: bool = True, span: Span | None = None,
     ) -> Admission:
-        span = trace.get_current_span()
+        """``span``: where the decision is written (default: the current span)."""
+        span = span or trace.get_current_span()
         model = model or self.settings.default_model
         if not query.strip():
             return self._deny_input(ctx, span, "empty_input", model)
@@ -135,13 +136,14 @@ class RunGovernor:
         self._count_verdict(ctx, verdict)
         return verdict
 
-    async def check_output(self, ctx: RunContext, text: str) -> SafetyVerdict:
+    async def check_output(self, ctx: RunContext, text: str, *, span: Span | None = None) -> SafetyVerdict:
+        """``span``: where the decision is written (default: the current span)."""
         try:
             verdict = await self.runtime.safety.check_output(text)
         except Exception as exc:
             verdict = self._unavailable("output", exc)
         self._count_verdict(ctx, verdict)
-        span = trace.get_current_span()
+        span = span or trace.get_current_span()
         if span.is_recording():
             span.set_attribute(sc.LLMOPS_SAFETY_OUTPUT_ACTION, verdict.action)
             if not verdict.allowed and verdict.reason:
