@@ -45,7 +45,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
-from tests.benchmarks.bench_maf import QUERY, DropExporter  # noqa: E402
+from tests.benchmarks.bench_maf import DropExporter, one_batch  # noqa: E402
 
 from llmops_kit.audit.base import AuditReceipt  # noqa: E402
 from llmops_kit.config import Settings  # noqa: E402
@@ -152,16 +152,6 @@ def variants(tmp: Path, tracer_provider: Any, meter_provider: Any) -> dict[str, 
     }
 
 
-async def one_run(agent: Agent, stream: bool) -> None:
-    if stream:
-        response = agent.run(QUERY, stream=True)
-        async for _update in response:
-            pass
-        await response.get_final_response()
-    else:
-        await agent.run(QUERY)
-
-
 async def main(runs: int) -> None:
     meter = OwnTime()
     meter.wrap(LLMOpsAgentMiddleware)
@@ -188,11 +178,11 @@ async def main(runs: int) -> None:
                 samples: dict[str, list[float]] = {name: [] for name in agents}
                 for agent in agents.values():  # warm-up: imports and first-call caches
                     for _ in range(50):
-                        await one_run(agent, stream)
+                        await one_batch(agent, 1, stream, True)
                 for _ in range(runs):  # interleaved run by run, so machine noise hits every variant alike
                     for name, agent in agents.items():
                         meter.seconds = 0.0
-                        await one_run(agent, stream)
+                        await one_batch(agent, 1, stream, True)
                         samples[name].append(meter.seconds * 1e6)
                     progress.advance(task, len(agents))
                 for name, values in samples.items():

@@ -65,13 +65,8 @@ def _dict_jsonable(value: dict[Any, Any], depth: int) -> dict[Any, Any]:
             if type(k) is str:
                 continue
             new = v
-        else:  # containers dispatched inline: one call per container, not two
-            if t is dict and depth < _MAX_DEPTH:
-                new = _dict_jsonable(v, depth + 1)
-            elif t is list and depth < _MAX_DEPTH:
-                new = _list_jsonable(v, depth + 1)
-            else:
-                new = to_jsonable(v, depth)
+        else:
+            new = _member_jsonable(v, t, depth)
             if new is v and type(k) is str:
                 continue
         # The first change: keep what came before, convert the rest. Converted results are
@@ -88,18 +83,23 @@ def _dict_jsonable(value: dict[Any, Any], depth: int) -> dict[Any, Any]:
     return value
 
 
+def _member_jsonable(value: Any, t: type, depth: int) -> Any:
+    """A non-plain member of a container at ``depth``: plain containers straight to their
+    converters (no second type dispatch in ``to_jsonable``), anything else through it."""
+    if t is dict and depth < _MAX_DEPTH:
+        return _dict_jsonable(value, depth + 1)
+    if t is list and depth < _MAX_DEPTH:
+        return _list_jsonable(value, depth + 1)
+    return to_jsonable(value, depth)
+
+
 def _list_jsonable(value: list[Any], depth: int) -> list[Any]:
     """``value`` itself when every item comes back unchanged; otherwise a copy (see above)."""
     for v in value:
         t = type(v)
         if t in _PLAIN or (t is float and v - v == 0.0):
             continue
-        if t is dict and depth < _MAX_DEPTH:
-            new = _dict_jsonable(v, depth + 1)
-        elif t is list and depth < _MAX_DEPTH:
-            new = _list_jsonable(v, depth + 1)
-        else:
-            new = to_jsonable(v, depth)
+        new = _member_jsonable(v, t, depth)
         if new is v:
             continue
         out = []
