@@ -100,3 +100,26 @@ def test_list_valued_attributes_are_counted_not_crashed_on() -> None:
     runs.add(1, {"tags": ["a", "b"]})
     runs.add(1, {"tags": ["a", "b"]})
     assert points(reader) == {(("tags", ("a", "b")),): 2}
+
+
+def test_telemetry_series_caches_count_exactly_and_stay_bounded() -> None:
+    """Guardrail and run series are built once per attribute set; the cache never grows past its bound."""
+    from llmops_kit.telemetry import instruments
+    from llmops_kit.telemetry import semconv as sc
+    from llmops_kit.telemetry.instruments import Telemetry
+
+    reader = InMemoryMetricReader()
+    telemetry = Telemetry(meter_provider=MeterProvider(metric_readers=[reader]))
+    bound = instruments._SERIES_CACHE_SIZE
+    for i in range(bound + 10):  # distinct raw reasons: the cache starts over instead of growing
+        telemetry.record_guardrail("input", "block", "safety", f"rule {i}: matched", "agent-a")
+    telemetry.record_guardrail("input", "allow", "safety", None, "agent-a")
+    telemetry.record_guardrail("input", "allow", "safety", None, "agent-a")
+    telemetry.record_run(agent="agent-a", status="ok", duration_s=0.5)
+    telemetry.record_run(agent="agent-a", status="ok", duration_s=0.25)
+    assert len(telemetry._guardrail_series) <= bound
+    decisions = points(reader, sc.METRIC_GUARDRAIL_DECISIONS)
+    allowed = {k: v for k, v in decisions.items() if (sc.LLMOPS_GUARDRAIL_ACTION, "allow") in k}
+    blocked = sum(v for k, v in decisions.items() if (sc.LLMOPS_GUARDRAIL_ACTION, "block") in k)
+    assert list(allowed.values()) == [2] and blocked == bound + 10
+    assert points(reader, sc.METRIC_RUNS) == {((sc.GEN_AI_AGENT_NAME, "agent-a"), (sc.LLMOPS_RUN_STATUS, "ok")): 2}
