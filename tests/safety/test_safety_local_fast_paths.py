@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
+from collections.abc import Iterator
 
 from llmops_kit.safety import normalize as normalize_module
 from llmops_kit.safety import terms
@@ -31,12 +32,17 @@ def _random_texts(alphabet: str, count: int, lengths: tuple[int, int], seed: int
     return ["".join(rng.choice(alphabet) for _ in range(rng.randint(*lengths))) for _ in range(count)]
 
 
+def _every_string(alphabet: str, shorter_than: int) -> Iterator[str]:
+    """Every string over ``alphabet`` up to ``shorter_than - 1`` characters: exhaustive, not sampled."""
+    for length in range(shorter_than):
+        for chars in itertools.product(alphabet, repeat=length):
+            yield "".join(chars)
+
+
 def test_has_stretch_is_exact_on_every_short_string() -> None:
     # letters, a non-letter that can triple, a multi-byte letter and a lone surrogate
-    for length in range(7):
-        for chars in itertools.product("ab-\u00e9\ud800", repeat=length):
-            text = "".join(chars)
-            assert normalize_module._has_stretch(text) == bool(normalize_module._STRETCH.search(text)), text
+    for text in _every_string("ab-\u00e9\ud800", 7):
+        assert normalize_module._has_stretch(text) == bool(normalize_module._STRETCH.search(text)), text
 
 
 def test_has_stretch_is_exact_on_long_texts() -> None:
@@ -49,10 +55,8 @@ def test_has_stretch_is_exact_on_long_texts() -> None:
 
 
 def test_undo_leet_and_stretch_is_unchanged_on_every_short_string() -> None:
-    for length in range(7):
-        for chars in itertools.product("az-1\u00e9", repeat=length):
-            text = "".join(chars)
-            assert normalize_module._undo_leet_and_stretch(text) == _stretch_before(text), text
+    for text in _every_string("az-1\u00e9", 7):
+        assert normalize_module._undo_leet_and_stretch(text) == _stretch_before(text), text
 
 
 def test_undo_leet_and_stretch_is_unchanged_either_side_of_the_length_switch() -> None:
@@ -72,10 +76,8 @@ def _leet_run_reference(text: str) -> bool:
 
 
 def test_has_leet_run_is_exact_on_every_short_string() -> None:
-    for length in range(7):
-        for chars in itertools.product("a1-2$\u00e9", repeat=length):
-            text = "".join(chars)
-            assert normalize_module._has_leet_run(text) == _leet_run_reference(text), text
+    for text in _every_string("a1-2$\u00e9", 7):
+        assert normalize_module._has_leet_run(text) == _leet_run_reference(text), text
 
 
 def test_has_leet_run_is_exact_on_long_texts() -> None:
@@ -134,11 +136,10 @@ def test_split_tokenizer_matches_findall() -> None:
 
 def test_split_tokenizer_matches_the_reference_on_every_short_string_in_a_long_text() -> None:
     filler = "the weather in oslo is sunny and mild today, " * 3  # long enough for the split path
-    for length in range(5):
-        for chars in itertools.product("i'mwer1 .", repeat=length):
-            text = filler + "".join(chars) + " " + filler
-            if _takes_split_path(text):
-                assert terms.tokenize(text) == terms._TOKEN_RE.findall(text), text
+    for middle in _every_string("i'mwer1 .", 5):
+        text = filler + middle + " " + filler
+        if _takes_split_path(text):
+            assert terms.tokenize(text) == terms._TOKEN_RE.findall(text), text
 
 
 def test_zero_categories_match_build_categories_for_any_thresholds() -> None:
