@@ -35,7 +35,6 @@ from llmops_kit.safety.normalize import coerce_text, normalize_parts
 from llmops_kit.safety.pii import find_pii
 from llmops_kit.safety.terms import TermHit, TermMatcher, tokenize
 from llmops_kit.safety.verdicts import (
-    DEFAULT_THRESHOLD,
     build_categories,
     harm_reason,
     merge_thresholds,
@@ -43,6 +42,9 @@ from llmops_kit.safety.verdicts import (
 )
 
 __all__ = ["ANALYZER_NAME", "LocalSafetyAnalyzer"]
+
+#: severities of a text in which no harm phrase was found (read only)
+_NO_SEVERITY: Mapping[str, int] = dict.fromkeys(HARM_CATEGORIES, 0)
 
 logger = logging.getLogger(__name__)
 
@@ -192,11 +194,8 @@ class LocalSafetyAnalyzer:
 
     def _categories(self, hits: list[TermHit]) -> list[CategoryResult]:
         """One fresh result per category (callers may mutate them). With no phrase found, every
-        severity is 0, which never blocks: no severity map to build or compare."""
-        if hits:
-            return build_categories(self._severities(hits), self.thresholds)
-        get = self.thresholds.get
-        return [CategoryResult(cat, 0, get(cat, DEFAULT_THRESHOLD), False) for cat in HARM_CATEGORIES]
+        severity is 0: the shared all-zero map, no severity map to build."""
+        return build_categories(self._severities(hits) if hits else _NO_SEVERITY, self.thresholds)
 
     @staticmethod
     def _severities(hits: list[TermHit]) -> dict[str, int]:
