@@ -218,3 +218,45 @@ async def test_outage_restart_and_process_restart_lose_nothing(azurite_on_disk, 
     reps = await verify_blob(container=c, connection_string=az.connection_string)
     assert len(reps) == 3 and all(r.ok for r in reps), reps
     assert sorted(r.last_seq for r in reps) == [333, 333, 334]
+
+
+async def test_spool_depth_never_counts_a_record_twice(azurite, tmp_path):
+    """The depth gauge reads the in-memory queue and the disk spool in one step.
+
+    The spool thread moves a batch from one to the other right after its fsync; a reader that
+    looked at them one after the other, waiting out the fsync in between, counted that batch in
+    both places (CI once saw a depth of 16 for 8 records). Here the fsync is held open while the
+    gauge is read from another thread.
+    """
+    import threading
+
+    c = _container()
+    proxy = FaultProxy(azurite.port)
+    proxy.set_down(True)  # nothing is uploaded, so the depth is exactly what was accepted
+    s = _sink(proxy_connection_string(proxy.port), c, tmp_path)
+    writing, release = threading.Event(), threading.Event()
+    real_write = s._spool.write
+
+    def slow_write(part, entries):
+        writing.set()
+        release.wait(5.0)
+        real_write(part, entries)
+
+    s._spool.write = slow_write
+    seen: list[int] = []
+    try:
+        for i in range(8):
+            await s.append(_rec(i))
+        assert writing.wait(5.0)
+        reader = threading.Thread(target=lambda: seen.append(s.spool_depth))
+        reader.start()
+        reader.join(0.1)  # the reader is now inside spool_depth (or done)
+        release.set()
+        reader.join(5.0)
+        assert s.flush_sync(0.2) is False  # storage is down; this only waits for the spool thread
+        assert seen and seen[0] <= 8
+        assert s.spool_depth == 8
+    finally:
+        release.set()
+        s.close_sync(timeout=0.2)
+        proxy.close()

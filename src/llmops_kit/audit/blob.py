@@ -161,17 +161,15 @@ class BlobAuditSink:
     @property
     def spool_depth(self) -> int:
         """Records accepted but not yet confirmed by Azure (export as ``llmops.audit.spool.depth``)."""
+        # One lock for both halves: the spool thread moves records from memory to disk under _cond,
+        # so the sum never counts a batch twice; _slock is not needed (and is held during fsync).
         with self._cond:
-            unspooled = len(self._unspooled)
-        with self._slock:
-            return unspooled + self._spool.depth
+            return len(self._unspooled) + self._spool.depth
 
     @property
     def spool_bytes(self) -> int:
         with self._cond:
-            unspooled = self._unspooled_bytes
-        with self._slock:
-            return unspooled + self._spool.bytes
+            return self._unspooled_bytes + self._spool.bytes
 
     @property
     def writer_id(self) -> str:
