@@ -76,8 +76,8 @@ def D(attribute: str) -> str:
     return f'tostring(customDimensions["{attribute}"])'
 
 
-# A governed run is the span that carries llmops.run.status: "invoke_agent {name}" for ProductionAgent and
-# LangChain, "llmops.governed_run {name}" around MAF's own invoke_agent span.
+# A governed run is the one span that carries llmops.run.status: "invoke_agent {name}" - ProductionAgent's and
+# LangChain's, or MAF's own under the middleware ("llmops.governed_run {name}" for a MAF run refused before it ran).
 RUN_SPANS = f'dependencies | where isnotempty(customDimensions["{sc.LLMOPS_RUN_STATUS}"])'
 
 

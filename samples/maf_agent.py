@@ -5,8 +5,8 @@
 With ``AZURE_OPENAI_ENDPOINT`` / ``AZURE_OPENAI_API_KEY`` / ``AZURE_OPENAI_DEPLOYMENT`` in
 ``.env`` the agent calls Azure OpenAI (needs ``pip install agent-framework-openai``); otherwise
 the scripted local model answers, offline. Telemetry goes wherever ``.env`` says (App Insights,
-OTLP, or local JSONL under ``LLMOPS_DATA_DIR``); MAF's own ``invoke_agent``/``chat``/``execute_tool``
-spans land under our ``llmops.governed_run`` span.
+OTLP, or local JSONL under ``LLMOPS_DATA_DIR``); MAF's own ``invoke_agent`` span carries each run's
+decisions, with MAF's ``chat``/``execute_tool`` spans under it.
 
 It runs the question twice (``stream=False`` and ``stream=True``), then an unsafe request that
 is blocked before the model is called, and prints one line per governed run.

@@ -6,14 +6,15 @@ the governor, so MAF runs and ``ProductionAgent`` runs are governed by one imple
 Budgets are reserved per model call by the chat middleware, hence ``reserve_budget=False``
 and ``settle_budget=False`` here.
 
-Telemetry: MAF's ``invoke_agent`` span is created *inside* agent middleware, so this
-middleware opens one ``llmops.governed_run {agent}`` span that becomes its parent and
-carries the decisions; no GenAI span is duplicated. The outcome is also written on MAF's
-``invoke_agent`` itself (``invoke_span``): with ``stream=False`` MAF ends that span before
-``call_next()`` returns, so the output check runs at the run's last model call, inside it.
-With ``stream=True`` ``call_next()`` returns before any token exists, so everything after
-the run happens in stream hooks: a result transform (with buffering, so an unsafe answer
-never reaches the consumer) and a cleanup hook for the error path.
+Telemetry: MAF's own ``invoke_agent`` span is the run's span; the decisions are written on
+it (``invoke_span``) and evaluation results are log events parented to it. No span of ours
+is added to a run that reaches MAF - only a run refused before MAF ran (input blocked) gets
+an ``llmops.governed_run {agent}`` span, because no ``invoke_agent`` exists for it. With
+``stream=False`` MAF ends its span before ``call_next()`` returns, so the output check and the
+evaluators run at the run's last model call, inside it. With ``stream=True`` ``call_next()``
+returns before any token exists, so everything after the run happens in stream hooks: a
+result transform (with buffering, so an unsafe answer never reaches the consumer) and a
+cleanup hook for the error path.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import contextlib
 import inspect
 import logging
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,13 +34,11 @@ from agent_framework import (
     ResponseStream,
 )
 from agent_framework.observability import OBSERVABILITY_SETTINGS
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
+from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan, Span, SpanKind
 
 from llmops_kit.agent import AgentReply, RunContext
 from llmops_kit.ids import new_id
-from llmops_kit.lifecycle import sanitize_text
+from llmops_kit.lifecycle import Evaluated, sanitize_text
 from llmops_kit.results import RunResult
 from llmops_kit.safety.base import SafetyVerdict
 from llmops_kit.telemetry import semconv as sc
@@ -85,17 +83,14 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
 
         if not context.stream:
             state.on_last_call = self._judge_last_call
-        token = otel_context.attach(trace.set_span_in_context(state.span))
         error: BaseException | None = None
         try:
-            with bind_run(state):
+            with bind_run(state):  # no OTel context of ours: invoke_agent stays the caller's child
                 await call_next()
         except MiddlewareTermination:
             pass  # an inner middleware ended the run with its own result; govern that result
         except BaseException as exc:
             error = exc
-        finally:
-            otel_context.detach(token)
         if error is not None:
             await self._complete_error(state, error)
             raise error
@@ -124,31 +119,38 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
         context.stream_transform_hooks.append(hooks.first_token)
         context.stream_result_hooks.append(hooks.on_final)
         context.stream_cleanup_hooks.append(hooks.on_cleanup)
-        # a stream dropped unconsumed still ends the span; detached once the cleanup hook ran
-        hooks.finalizer = weakref.finalize(stream, _end_span_once, state)
 
     # --- inside invoke_agent (stream=False) ------------------------------------------------
     async def _judge_last_call(self, state: RunState) -> None:
-        """Output check and outcome at the last model call, while MAF's ``invoke_agent`` is open.
+        """Output check, evaluators and outcome at the last model call, while MAF's
+        ``invoke_agent`` is open.
 
-        Same check as :meth:`_finish` (which reuses the verdict when the run's answer is the
-        text judged here), only earlier, so the decision also lands on MAF's span.
+        The same check and scores as :meth:`_finish` (which reuses both when the run's answer is
+        the text judged here), only earlier, so the decisions - an evaluation gate's too - land
+        on MAF's span and the evaluation events are parented to it.
         """
         if state.budget_denied_reason is not None or state.completed:
             return
+        governor = self._ref.governor()
         text = "".join(state.reply_texts)
         verdict: SafetyVerdict | None = None
         if text and self._output_checked(state):
-            verdict = await self._ref.governor().check_output(state.ctx, text)
+            verdict = await governor.check_output(state.ctx, text)
             state.early_output = (text, verdict)
         if verdict is not None and not verdict.allowed:
             invoke_span.publish_outcome(state, "blocked_output", verdict.reason or "unsafe_output", output=verdict)
-        else:
-            invoke_span.publish_outcome(state, "ok", None, output=verdict)
+            return
+        status, reason = "ok", None
+        if self._ref.get().evaluation is not None and state.admission is not None:
+            evaluated = await governor.evaluate_reply(state.ctx, state.query, _reply(state, None, text=text),
+                                                      state.admission, _run_span(state))
+            state.early_evaluation = (text, evaluated)
+            if evaluated[1]:
+                status, reason = "blocked_output", f"evaluation_gate: {evaluated[1]}"
+        invoke_span.publish_outcome(state, status, reason, output=verdict)
 
     # --- completion -----------------------------------------------------------------------
-    async def _finish(self, state: RunState, response: AgentResponse, *,
-                      end_span: bool = True) -> AgentResponse | None:
+    async def _finish(self, state: RunState, response: AgentResponse) -> AgentResponse | None:
         """Output check + lifecycle completion; returns a replacement when the answer is blocked."""
         if state.completed:
             return None
@@ -168,8 +170,12 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
                 verdict = await self._ref.governor().check_output(state.ctx, reply.text, span=state.span)
             if not verdict.allowed:
                 status, reason = "blocked_output", verdict.reason or "unsafe_output"
+        evaluated = None
+        early_scores = state.early_evaluation
+        if early_scores is not None and early_scores[0] == reply.text:
+            evaluated = early_scores[1]  # scored at the last model call: emit those, do not score twice
         result = await self._complete(state, reply, status, reason, output_verdict=verdict,
-                                      end_span=end_span)
+                                      evaluated=evaluated)
         if result.status == "blocked_output":
             replacement = agent_reply(result.response, like=response, finish_reason="content_filter")
             _annotate_response(replacement, result)
@@ -185,23 +191,25 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
     async def _complete(self, state: RunState, reply: AgentReply | None, status: str, reason: str | None,
                         *, error: BaseException | None = None,
                         output_verdict: SafetyVerdict | None = None,
-                        end_span: bool = True) -> RunResult:
+                        evaluated: Evaluated | None = None) -> RunResult:
         if state.completed and state.result is not None:
             return state.result
         state.completed = True
         admission = state.admission
         assert admission is not None
+        if state.maf_span is None:  # refused before MAF ran, or MAF's span is not recording
+            self._open_own_span(state)
         if state.budget_decision is not None and state.span.is_recording():
             state.span.set_attribute(sc.LLMOPS_BUDGET_DECISION, state.budget_decision)
         try:
             result = await self._ref.governor().complete(
                 state.ctx, state.query, admission, reply=reply, status=status, reason=reason, error=error,
                 output_verdict=output_verdict, started_at=state.started_at, settle_budget=False,
-                span=state.span, last_settled=state.last_settled, charged_micro_usd=state.cost_micro,
+                span=_run_span(state), last_settled=state.last_settled, charged_micro_usd=state.cost_micro,
+                evaluated=evaluated,
             )
         finally:
-            if end_span:
-                _end_span_once(state)
+            _end_span_once(state)  # our own span (a refused run); MAF ends invoke_agent itself
         state.result = result
         invoke_span.publish_result(state, result)
         if state.workflow is not None:
@@ -216,6 +224,27 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
         return result
 
     # --- helpers --------------------------------------------------------------------------
+    def _open_own_span(self, state: RunState) -> None:
+        """Our ``llmops.governed_run`` span, for a run with no MAF span to write on: refused
+        before MAF ran (no ``invoke_agent`` exists), or MAF's tracer is not recording (MAF uses
+        the global provider, the runtime may have its own). Opened at completion with the run's
+        start time; only when MAF instrumentation is on (``ENABLE_INSTRUMENTATION``)."""
+        if not OBSERVABILITY_SETTINGS.ENABLED or state.span is not INVALID_SPAN:
+            return
+        runtime, ctx = self._ref.get(), state.ctx
+        attrs = {sc.GEN_AI_AGENT_NAME: ctx.agent_name, **identity_attributes(ctx, state.workflow)}
+        span = runtime.telemetry.tracer.start_span(
+            sc.span_name(sc.OP_GOVERNED_RUN, ctx.agent_name), kind=SpanKind.INTERNAL, attributes=attrs,
+            start_time=state.started_ns, record_exception=False, set_status_on_exception=False,
+        )
+        if span.is_recording():
+            content = runtime.telemetry.messages_json("user", state.query)
+            if content is not None:
+                span.set_attribute(sc.GEN_AI_INPUT_MESSAGES, content)
+            if state.admission is not None:
+                self._ref.governor().annotate_admission(ctx, span, state.admission)
+        state.span = span
+
     def _output_checked(self, state: RunState) -> bool:
         if self._check_output is not None:
             return self._check_output
@@ -243,12 +272,8 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
             tenant_id=who.tenant_id if who else None, session_id=str(session_id) if session_id else None,
             max_output_tokens=runtime.settings.max_output_tokens, metadata=metadata, runtime=runtime,
         )
-        span = _start_span(runtime, ctx, workflow)
-        if span.is_recording():
-            content = runtime.telemetry.messages_json("user", query)
-            if content is not None:
-                span.set_attribute(sc.GEN_AI_INPUT_MESSAGES, content)
-        return RunState(ctx=ctx, query=query, started_at=started, span=span, workflow=workflow)
+        return RunState(ctx=ctx, query=query, started_at=started, span=INVALID_SPAN, started_ns=time.time_ns(),
+                        workflow=workflow)
 
 
 class _StreamHooks:
@@ -261,14 +286,13 @@ class _StreamHooks:
     generations (where each full collection of a large heap costs tens of milliseconds).
     """
 
-    __slots__ = ("cleaned", "finalizer", "middleware", "state", "stream")
+    __slots__ = ("cleaned", "middleware", "state", "stream")
 
     def __init__(self, middleware: LLMOpsAgentMiddleware, state: RunState, stream: ResponseStream) -> None:
         self.middleware: LLMOpsAgentMiddleware | None = middleware
         self.state: RunState | None = state
         self.stream: ResponseStream | None = stream
         self.cleaned = False
-        self.finalizer: weakref.finalize | None = None
 
     def bind(self) -> Any:
         state = self.state
@@ -288,14 +312,14 @@ class _StreamHooks:
         return None
 
     # MAF's own cleanup hook (registered first) finalizes the stream - running our result
-    # hook - and then ends invoke_agent; our cleanup hook runs after it and ends our span,
-    # so the parent never ends before its child. Without MAF telemetry the order flips.
+    # hook - and then ends invoke_agent, so the run completes while MAF's span is open. Without
+    # MAF telemetry the cleanup hook may run first: the result hook then releases the run.
     async def on_final(self, response: AgentResponse) -> AgentResponse | None:
         state, middleware = self.state, self.middleware
         if state is None or middleware is None:
             return None
-        replacement = await middleware._finish(state, response, end_span=self.cleaned)
-        if self.cleaned:  # cleanup ran first (no MAF telemetry): the run is over now
+        replacement = await middleware._finish(state, response)
+        if self.cleaned:  # cleanup ran first: the run is over now
             self._release()
         return replacement
 
@@ -308,25 +332,22 @@ class _StreamHooks:
         if error is not None:
             await middleware._complete_error(state, error)
         elif not state.completed:
-            return  # the result hook has not run yet: it ends the span (``end_span=cleaned``)
-        _end_span_once(state)
+            return  # the result hook has not run yet: it releases the run
         self._release()
 
     def _release(self) -> None:
-        if self.finalizer is not None:
-            self.finalizer.detach()
-        self.state = self.middleware = self.finalizer = self.stream = None
+        self.state = self.middleware = self.stream = None
 
 
-def _start_span(runtime: Any, ctx: RunContext, workflow: Any) -> Span:
-    """Our run span - only when MAF instrumentation is on (``ENABLE_INSTRUMENTATION``)."""
-    if not OBSERVABILITY_SETTINGS.ENABLED:
-        return INVALID_SPAN
-    attrs = {sc.GEN_AI_AGENT_NAME: ctx.agent_name, **identity_attributes(ctx, workflow)}
-    return runtime.telemetry.tracer.start_span(
-        sc.span_name(sc.OP_GOVERNED_RUN, ctx.agent_name), kind=SpanKind.INTERNAL, attributes=attrs,
-        record_exception=False, set_status_on_exception=False,
-    )
+def _run_span(state: RunState) -> Span:
+    """The span a run's completion is written against: our own when the run has one (refused
+    before MAF ran); otherwise a non-recording stand-in with MAF's ``invoke_agent`` context, so
+    the ``RunResult``'s trace id and the evaluation events point at MAF's span while nothing is
+    written on it twice (``invoke_span`` writes the outcome there)."""
+    maf_span = state.maf_span
+    if state.span is not INVALID_SPAN or maf_span is None:
+        return state.span
+    return NonRecordingSpan(maf_span.get_span_context())
 
 
 def _label_output(span: Span, verdict: SafetyVerdict) -> None:
@@ -343,18 +364,25 @@ def _end_span_once(state: RunState) -> None:
     state.span.end()
 
 
-def _reply(state: RunState, response: AgentResponse | None) -> AgentReply:
+def _reply(state: RunState, response: AgentResponse | None, *, text: str | None = None) -> AgentReply:
+    """The run's reply; without a response (the last model call, an error) ``text`` is what the
+    model calls answered and the ids come from the last call."""
     calls = list(state.model_calls)
     model = calls[-1].model if calls else None
+    if response is None:
+        return AgentReply(text=text or "", model=model, provider=calls[-1].provider if calls else None,
+                          model_calls=calls, tool_calls=list(state.tool_calls), ttft_s=state.ttft_s,
+                          response_id=state.last_response_id,
+                          metadata={"llmops.model_calls_recorded": True} if calls else {})
     return AgentReply(
-        text=response.text if response is not None else "",
-        usage=usage_of(response) if response is not None else None,
+        text=response.text,
+        usage=usage_of(response),
         model=model,
         provider=calls[-1].provider if calls else None,
         model_calls=calls,
         tool_calls=list(state.tool_calls),
         ttft_s=state.ttft_s,
-        response_id=str(response.response_id) if response is not None and response.response_id else None,
+        response_id=str(response.response_id) if response.response_id else None,
         metadata={"llmops.model_calls_recorded": True} if calls else {},
     )
 

@@ -233,6 +233,9 @@ class LLMOpsChatMiddleware(ChatMiddleware):
             state.cost_micro += cost_micro or 0
             if response is not None:
                 state.reply_texts.append("".join(m.text for m in getattr(response, "messages", None) or ()))
+                response_id = getattr(response, "response_id", None)
+                if response_id:
+                    state.last_response_id = str(response_id)
             if state.workflow is not None:
                 state.workflow.record_call(record, cost_micro or 0)
             if isinstance(error, Exception) and not isinstance(error, MiddlewareTermination):
@@ -247,7 +250,9 @@ class LLMOpsChatMiddleware(ChatMiddleware):
             cost_usd=(cost_micro / 1e6) if cost_micro else None, ttft_s=call.ttft_s,
             error_type=type(error).__name__ if error is not None else None, agent=agent,
         )
-        if call.span.is_recording():
+        # inside an agent run the call's tokens are on MAF's chat span and its cost in the run's
+        # total on invoke_agent; a bare chat client has nothing else, so it gets the event
+        if state is None and call.span.is_recording():
             attrs: dict[str, Any] = {sc.GEN_AI_REQUEST_MODEL: model,
                                      sc.LLMOPS_COST_MICRO_USD: cost_micro or 0}
             if usage is not None:

@@ -1,9 +1,10 @@
-"""The run's outcome on MAF's own ``invoke_agent`` span, where Azure's agent views look.
+"""The run's decisions on MAF's own ``invoke_agent`` span - the one span of a governed MAF run.
 
-App Insights' agent pages key on MAF's ``invoke_agent`` span (dependency type ``GenAI | ...``),
-so the decisions must be on it, not only on our ``llmops.governed_run`` parent. MAF creates
-that span *inside* agent middleware and hands middleware no reference to it; chat middleware
-runs while it is the current span, so the first model call captures it into the run state.
+App Insights' agent pages key on MAF's ``invoke_agent`` span (dependency type ``GenAI | ...``)
+and so do our dashboards, report and tail sampler (the span carrying ``llmops.run.status``),
+so the decisions are written there, not on a span of ours. MAF creates that span *inside*
+agent middleware and hands middleware no reference to it; chat middleware runs while it is
+the current span, so the first model call captures it into the run state.
 
 When the attributes can be written differs by mode (measured on agent-framework-core 1.23):
 
@@ -13,10 +14,11 @@ When the attributes can be written differs by mode (measured on agent-framework-
 * ``stream=False``: MAF ends it before ``call_next()`` returns to the agent middleware, so
   everything is written from inside the run: identity and admission on capture, cost and
   budget decision after each model call, and the outcome at the last model call
-  (:func:`publish_outcome`) - the agent middleware runs the output check there for this reason.
+  (:func:`publish_outcome`) - the agent middleware runs the output check and the evaluators
+  there for this reason.
 
-Only attributes, never a new span: no GenAI span is duplicated. Writes to an ended span are
-skipped (the SDK would drop them with a warning).
+Only attributes and guardrail events, never a new span: no GenAI span is duplicated. Writes
+to an ended span are skipped (the SDK would drop them with a warning).
 """
 
 from __future__ import annotations
@@ -69,7 +71,11 @@ def publish_outcome(state: RunState, status: str, reason: str | None, *,
         attrs[sc.LLMOPS_BUDGET_DECISION] = state.budget_decision
     if output is not None:
         attrs[sc.LLMOPS_SAFETY_OUTPUT_ACTION] = output.action
-    _write(state, attrs)
+    span = state.maf_span
+    if span is not None and span.is_recording():
+        span.set_attributes(attrs)
+        if status == "blocked_output":
+            _output_blocked(span, reason)
 
 
 def publish_result(state: RunState, result: RunResult) -> None:
@@ -87,12 +93,29 @@ def publish_result(state: RunState, result: RunResult) -> None:
     for verdict in result.safety:
         if verdict.stage == "output":
             attrs[sc.LLMOPS_SAFETY_OUTPUT_ACTION] = verdict.action
+    if result.usage_missing:
+        attrs[sc.LLMOPS_USAGE_MISSING] = True
+    if result.over_reservation:
+        attrs[sc.LLMOPS_BUDGET_OVER_RESERVATION] = True
+    if result.ttft_ms is not None:
+        attrs[sc.GEN_AI_RESPONSE_TTFC] = result.ttft_ms / 1000
     remaining = [limit.remaining for limit in result.budget.limits]
     if remaining:
         attrs[sc.LLMOPS_BUDGET_REMAINING] = min(remaining)
     if result.audit is not None:
         attrs[sc.LLMOPS_AUDIT_LOCATION] = result.audit.location
     span.set_attributes(attrs)
+    if result.status == "blocked_output":
+        _output_blocked(span, result.reason)
+
+
+def _output_blocked(span: Span, reason: str | None) -> None:
+    """The guardrail event a blocked answer leaves, as ``RunGovernor`` writes it on its run span."""
+    span.add_event(sc.EVENT_GUARDRAIL_DECISION, {
+        sc.LLMOPS_GUARDRAIL_STAGE: "output",
+        sc.LLMOPS_GUARDRAIL_ACTION: "block",
+        sc.LLMOPS_RUN_REASON: reason or "",
+    })
 
 
 def _identity(state: RunState) -> dict[str, Any]:
@@ -100,9 +123,12 @@ def _identity(state: RunState) -> dict[str, Any]:
     verdict = state.admission.input_verdict if state.admission is not None else None
     if verdict is not None:
         attrs[sc.LLMOPS_SAFETY_INPUT_ACTION] = verdict.action
+        attrs[sc.LLMOPS_SAFETY_ANALYZER] = verdict.analyzer
         attrs[sc.LLMOPS_SAFETY_STATUS] = verdict.status
-        if "fail_open" in verdict.findings:
-            attrs[sc.LLMOPS_SAFETY_FAIL_OPEN] = True
+        if verdict.findings:  # e.g. PII flagged in an input that was let through
+            attrs[sc.LLMOPS_SAFETY_FINDINGS] = list(verdict.findings)[:20]
+            if "fail_open" in verdict.findings:
+                attrs[sc.LLMOPS_SAFETY_FAIL_OPEN] = True
     return attrs
 
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
     from llmops_kit.budget.base import BudgetReservation
-    from llmops_kit.lifecycle import Admission
+    from llmops_kit.lifecycle import Admission, Evaluated
     from llmops_kit.results import RunResult
     from llmops_kit.safety.base import SafetyVerdict
     from llmops_kit_agent_framework.workflow import WorkflowRun
@@ -46,7 +46,11 @@ class RunState:
     ctx: RunContext
     query: str
     started_at: float
+    #: our own ``llmops.governed_run`` span - only for a run refused before MAF ran (no
+    #: ``invoke_agent`` exists then); ``INVALID_SPAN`` otherwise, when MAF's span is the run's
     span: Span
+    #: wall-clock start (ns), the start time of that span when it is opened late
+    started_ns: int = 0
     admission: Admission | None = None
     workflow: WorkflowRun | None = None
     model_calls: list[ModelCallRecord] = field(default_factory=list)
@@ -73,6 +77,10 @@ class RunState:
     on_last_call: Callable[[RunState], Awaitable[None]] | None = None
     #: the output verdict taken at the last model call and the text it judged
     early_output: tuple[str, SafetyVerdict] | None = None
+    #: the evaluation taken at the last model call (``stream=False``) and the text it scored
+    early_evaluation: tuple[str, Evaluated] | None = None
+    #: the last model reply's ``response_id`` (what MAF's ``AgentResponse`` carries)
+    last_response_id: str | None = None
     #: ``stream=True``: the model call in flight, whose first chunk the agent's update hook times
     current_call: Any = None
 

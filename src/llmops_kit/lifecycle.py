@@ -34,6 +34,9 @@ log = logging.getLogger("llmops_kit.lifecycle")
 
 BLOCKED_OUTPUT_REPLACEMENT = "I'm sorry, but I can't share that response."
 
+#: A reply's evaluation results and the failed gates that block it (``None``: no gate failed).
+Evaluated = tuple[list[EvalResult], "str | None"]
+
 
 @dataclass(slots=True)
 class Admission:
@@ -97,7 +100,7 @@ class RunGovernor:
         elif reservation is not None and not reservation.granted:
             admission.allowed, admission.status = False, "budget_denied"
             admission.reason = reservation.reason or "budget exhausted"
-        self._annotate_admission(ctx, span, admission)
+        self.annotate_admission(ctx, span, admission)
         return admission
 
     async def _admit_checks(
@@ -125,7 +128,7 @@ class RunGovernor:
         verdict = SafetyVerdict(stage="input", allowed=False, action="block", reason=reason.split(":")[0],
                                 analyzer="llmops-kit", findings=[reason.split(":")[0]])
         admission = Admission(False, "blocked_input", reason, verdict, None, model)
-        self._annotate_admission(ctx, span, admission)
+        self.annotate_admission(ctx, span, admission)
         return admission
 
     async def _check_input(self, ctx: RunContext, query: str, documents: Sequence[str]) -> SafetyVerdict:
@@ -200,7 +203,9 @@ class RunGovernor:
                                                   sc.LLMOPS_BUDGET_LIMIT: reservation.denied_limit or "?"})
         return reservation
 
-    def _annotate_admission(self, ctx: RunContext, span: Span, admission: Admission) -> None:
+    def annotate_admission(self, ctx: RunContext, span: Span, admission: Admission) -> None:
+        """The admission's decisions on ``span`` (``admit`` does this; a caller that opens its span
+        only once a run is refused writes them itself)."""
         if not span.is_recording():
             return
         attrs: dict[str, Any] = {}
@@ -239,11 +244,14 @@ class RunGovernor:
         eval_context: EvalContext | None = None,
         last_settled: BudgetReservation | None = None,
         charged_micro_usd: int | None = None,
+        evaluated: Evaluated | None = None,
     ) -> RunResult:
         """``last_settled``: a reservation the caller settled itself (the MAF chat middleware
         settles per model call); the closing budget state may then reuse that settle's counters.
         ``charged_micro_usd``: what such a caller's own settles charged in total (reservations
-        included for calls without usage), so a run is never reported at $0 when it was charged."""
+        included for calls without usage), so a run is never reported at $0 when it was charged.
+        ``evaluated``: what :meth:`evaluate_reply` already returned for this reply (the MAF
+        middleware scores a ``stream=False`` answer inside MAF's span); emitted here, not re-run."""
         span = span or trace.get_current_span()
         model = (reply.model if reply and reply.model else None) or admission.model or self.settings.default_model
         invoked = reply is not None or error is not None
@@ -262,7 +270,10 @@ class RunGovernor:
 
         evaluations: list[EvalResult] = []
         if status == "ok" and reply is not None and self.runtime.evaluation is not None:
-            evaluations, gated = await self._evaluate(ctx, query, reply, admission, span, eval_context)
+            if evaluated is None:
+                evaluated = await self.evaluate_reply(ctx, query, reply, admission, span, eval_context)
+            evaluations, gated = evaluated
+            self.telemetry.emit_evaluations(evaluations, span, reply.response_id, ctx.agent_name)
             if gated:
                 status, reason = "blocked_output", f"evaluation_gate: {gated}"
                 response_text = BLOCKED_OUTPUT_REPLACEMENT
@@ -323,10 +334,12 @@ class RunGovernor:
             return None
         return 0
 
-    async def _evaluate(
+    async def evaluate_reply(
         self, ctx: RunContext, query: str, reply: AgentReply, admission: Admission, span: Span,
-        eval_context: EvalContext | None,
-    ) -> tuple[list[EvalResult], str | None]:
+        eval_context: EvalContext | None = None,
+    ) -> Evaluated:
+        """Score ``reply``; returns the results and the names of the gates they failed (``None``:
+        passed). Emits nothing: :meth:`complete` emits what it is given, once per run."""
         runner = self.runtime.evaluation
         assert runner is not None
         ectx = eval_context or EvalContext()
@@ -343,7 +356,6 @@ class RunGovernor:
         except Exception:  # evaluation must never fail a run unless it gates
             log.warning("evaluation failed", exc_info=True)
             return [], None
-        self.telemetry.emit_evaluations(results, span, reply.response_id, ctx.agent_name)
         gated = None
         if self.settings.evaluation_gate:  # every evaluator gates
             failed = [r.name for r in results if r.passed is False and r.status == "completed"]

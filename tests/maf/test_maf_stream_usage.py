@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from agent_framework import Agent
+from tests.maf.conftest import audit_records
 from tests.maf.test_maf_agent_runs import INSTRUCTIONS, reported
 
 from llmops_kit.budget.policy import BudgetLimit
@@ -56,21 +57,20 @@ async def test_streamed_usage_is_counted_once(make_runtime: Any, spans: Any, mod
     assert (result.usage.input_tokens, result.usage.output_tokens, result.usage.total_tokens) == (
         truth.input_tokens, truth.output_tokens, truth.total_tokens)
     assert final.usage_details["total_token_count"] == truth.total_tokens
-    # per model call: our events on invoke_agent and MAF's chat spans
+    # per model call: our audit record and MAF's chat spans
     finished = spans.get_finished_spans()
     per_call = [(c.usage["input_token_count"], c.usage["output_token_count"]) for c in client.calls]
     invoke = next(s for s in finished if s.name == "invoke_agent weather")
-    events = [e for e in invoke.events if e.name == sc.EVENT_MODEL_CALL]
-    assert [(e.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS], e.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS])
-            for e in events] == per_call
+    (record,) = await audit_records(runtime)
+    assert [(c["input_tokens"], c["output_tokens"]) for c in record["model_calls"]] == per_call
     chats = sorted((s for s in finished if s.name == "chat scripted-model-1"), key=lambda s: s.start_time)
     assert [(s.attributes["gen_ai.usage.input_tokens"], s.attributes["gen_ai.usage.output_tokens"])
             for s in chats] == per_call
     assert (invoke.attributes["gen_ai.usage.input_tokens"], invoke.attributes["gen_ai.usage.output_tokens"]) == (
         truth.input_tokens, truth.output_tokens)
     priced = sum(runtime.pricing.cost_micro_usd("scripted-model-1", c) for c in _call_usages(client))
-    assert sum(e.attributes[sc.LLMOPS_COST_MICRO_USD] for e in events) == priced
     assert round(result.cost_usd * 1e6) == priced
+    assert invoke.attributes[sc.LLMOPS_COST_USD] == round(priced / 1e6, 6)
     # budget: settled with exactly the reported tokens, nothing left reserved
     limit = next(lim for lim in result.budget.limits if lim.scope == "global")
     assert (limit.used, limit.reserved) == (truth.total_tokens, 0)

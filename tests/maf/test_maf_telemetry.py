@@ -15,18 +15,17 @@ from llmops_kit.telemetry import semconv as sc
 from llmops_kit_agent_framework import llmops_middleware
 from llmops_kit_agent_framework.testing import ScriptedChatClient, get_weather
 
-EXPECTED_TREE = [
-    (0, "llmops.governed_run weather"),
-    (1, "invoke_agent weather"),
-    (2, "chat scripted-model-1"),
-    (2, "execute_tool get_weather"),
-    (2, "chat scripted-model-1"),
+EXPECTED_TREE = [  # MAF's spans only: a run that reaches MAF gets no span of ours
+    (0, "invoke_agent weather"),
+    (1, "chat scripted-model-1"),
+    (1, "execute_tool get_weather"),
+    (1, "chat scripted-model-1"),
 ]
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["sync", "stream"])
-async def test_span_tree_is_mafs_plus_one_run_span(make_runtime: Any, spans: Any, telemetry: Any,
-                                                   stream: bool) -> None:
+async def test_span_tree_is_mafs_with_the_decisions_on_invoke_agent(make_runtime: Any, spans: Any, telemetry: Any,
+                                                                    stream: bool) -> None:
     runtime = make_runtime()
     results: list[RunResult] = []
     client = ScriptedChatClient()
@@ -38,44 +37,92 @@ async def test_span_tree_is_mafs_plus_one_run_span(make_runtime: Any, spans: Any
     finished = spans.get_finished_spans()
     assert span_tree(finished) == EXPECTED_TREE
     assert len({s.context.trace_id for s in finished}) == 1  # one trace per run
-    by_name = {s.name: s for s in finished}
-    run_span = by_name["llmops.governed_run weather"]
-    invoke = by_name["invoke_agent weather"]
-    assert run_span.instrumentation_scope.name == sc.INSTRUMENTATION_SCOPE
-    assert {s.instrumentation_scope.name for s in finished if s is not run_span} == {"agent_framework"}
+    assert {s.instrumentation_scope.name for s in finished} == {"agent_framework"}
+    invoke = next(s for s in finished if s.name == "invoke_agent weather")
+    # exactly one span per run carries the outcome: dashboards, report and tail sampler count runs by it
+    assert [s.name for s in finished if sc.LLMOPS_RUN_STATUS in s.attributes] == ["invoke_agent weather"]
     result = results[0]
-    assert run_span.attributes[sc.LLMOPS_RUN_ID] == result.run_id
-    assert run_span.attributes[sc.LLMOPS_RUN_STATUS] == "ok"
-    assert run_span.attributes[sc.LLMOPS_SAFETY_INPUT_ACTION] == "allow"
-    assert run_span.attributes[sc.LLMOPS_SAFETY_OUTPUT_ACTION] == "allow"
-    assert run_span.attributes[sc.LLMOPS_COST_USD] == pytest.approx(result.cost_usd)
-    assert result.trace_id == format(run_span.context.trace_id, "032x")
-    # MAF's invoke_agent carries the run total; our per-call events sit on it
+    assert invoke.attributes[sc.LLMOPS_RUN_ID] == result.run_id
+    assert invoke.attributes[sc.LLMOPS_RUN_STATUS] == "ok"
+    assert invoke.attributes[sc.LLMOPS_SAFETY_INPUT_ACTION] == "allow"
+    assert invoke.attributes[sc.LLMOPS_SAFETY_ANALYZER] == result.safety[0].analyzer
+    assert invoke.attributes[sc.LLMOPS_SAFETY_OUTPUT_ACTION] == "allow"
+    assert invoke.attributes[sc.LLMOPS_COST_USD] == pytest.approx(result.cost_usd)
+    assert result.trace_id == format(invoke.context.trace_id, "032x")
+    # MAF's spans carry the tokens (run total on invoke_agent, per call on chat): no events repeat them
     assert invoke.attributes["gen_ai.usage.input_tokens"] == result.usage.input_tokens
-    calls = [e for e in invoke.events if e.name == sc.EVENT_MODEL_CALL]
-    assert [e.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] for e in calls] == [
-        c.usage["input_token_count"] for c in client.calls
-    ]
-    assert sum(e.attributes[sc.LLMOPS_COST_MICRO_USD] for e in calls) == round(result.cost_usd * 1e6)
-    # the run span lasts the whole run, also when streamed (ended from the stream's result hook)
-    assert run_span.end_time >= invoke.end_time
-    # evaluator scores: span events on our run span + gen_ai.evaluation.result log events parented to it
+    chats = [s for s in finished if s.name.startswith("chat ")]
+    assert [c.attributes["gen_ai.usage.input_tokens"] for c in chats] == [
+        c.usage["input_token_count"] for c in client.calls]
+    assert not [e for s in finished for e in s.events if e.name == sc.EVENT_MODEL_CALL]
+    if stream:  # completed while MAF's span was open: time to first chunk and the audit location too
+        assert invoke.attributes[sc.GEN_AI_RESPONSE_TTFC] == pytest.approx(result.ttft_ms / 1000)
+        assert invoke.attributes[sc.LLMOPS_AUDIT_LOCATION] == result.audit.location
+    # evaluator scores: gen_ai.evaluation.result log events parented to invoke_agent, one per evaluator;
+    # a composite's parts ride on its event as llmops.evaluation.part.*
     assert result.evaluations and all(e.score is not None for e in result.evaluations)
-    # one event per evaluator; a composite's parts ride on its event as llmops.evaluation.part.*
     evaluators = [e for e in result.evaluations if e.part_of is None]
     parts = [e for e in result.evaluations if e.part_of is not None]
     assert parts and all(p.part_of == "heuristic_quality" for p in parts)
-    span_events = [e for e in run_span.events if e.name == sc.EVENT_EVALUATION_RESULT]
-    assert sorted(e.attributes[sc.GEN_AI_EVALUATION_NAME] for e in span_events) == sorted(
-        e.name for e in evaluators)
-    quality = next(e for e in span_events if e.attributes[sc.GEN_AI_EVALUATION_NAME] == "heuristic_quality")
+    logs = [r.log_record for r in telemetry.log_exporter.get_finished_logs()
+            if r.log_record.event_name == sc.EVENT_EVALUATION_RESULT]
+    assert sorted(log.attributes[sc.GEN_AI_EVALUATION_NAME] for log in logs) == sorted(e.name for e in evaluators)
+    assert {log.span_id for log in logs} == {invoke.context.span_id}
+    assert {log.trace_id for log in logs} == {invoke.context.trace_id}
+    quality = next(log for log in logs if log.attributes[sc.GEN_AI_EVALUATION_NAME] == "heuristic_quality")
     assert {p.name: p.score for p in parts} == {
         k.removeprefix(sc.LLMOPS_EVAL_PART_PREFIX): v for k, v in quality.attributes.items()
         if k.startswith(sc.LLMOPS_EVAL_PART_PREFIX)}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["sync", "stream"])
+async def test_the_run_stays_under_the_callers_span(make_runtime: Any, spans: Any, stream: bool) -> None:
+    runtime = make_runtime()
+    agent = Agent(client=ScriptedChatClient(), name="weather", instructions=INSTRUCTIONS, tools=[get_weather],
+                  middleware=llmops_middleware(runtime))
+
+    with runtime.telemetry.tracer.start_as_current_span("handle_request") as request:
+        await run_agent(agent, "What's the weather in Oslo?", stream)
+
+    finished = spans.get_finished_spans()
+    assert span_tree(finished) == [(0, "handle_request"), *((d + 1, n) for d, n in EXPECTED_TREE)]
+    invoke = next(s for s in finished if s.name == "invoke_agent weather")
+    assert invoke.parent.span_id == request.get_span_context().span_id
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["sync", "stream"])
+async def test_an_evaluation_gate_is_decided_inside_invoke_agent(make_runtime: Any, spans: Any, telemetry: Any,
+                                                                 stream: bool) -> None:
+    """With ``stream=False`` MAF ends its span before the agent middleware resumes, so the answer
+    is scored at the last model call: the gate's verdict is on ``invoke_agent`` in both modes, and
+    the answer is scored once."""
+    from llmops_kit.evaluation.base import EvalResult
+
+    class AlwaysFails:
+        name = "always_fails"
+
+        async def evaluate(self, query: str, response: str, context: Any = None) -> EvalResult:
+            return EvalResult(self.name, 0.0, passed=False)
+
+    runtime = make_runtime(evaluators=[AlwaysFails()], evaluation_gate=True)
+    results: list[RunResult] = []
+    agent = Agent(client=ScriptedChatClient(), name="weather", instructions=INSTRUCTIONS, tools=[get_weather],
+                  middleware=llmops_middleware(runtime, on_result=results.append))
+
+    response = await run_agent(agent, "What's the weather in Oslo?", stream)
+
+    assert results[0].status == "blocked_output"
+    assert "Oslo" not in response.text
+    invoke = next(s for s in spans.get_finished_spans() if s.name == "invoke_agent weather")
+    assert invoke.attributes[sc.LLMOPS_RUN_STATUS] == "blocked_output"
+    assert invoke.attributes[sc.LLMOPS_RUN_REASON] == "evaluation_gate: always_fails"
+    blocked = [e for e in invoke.events if e.name == sc.EVENT_GUARDRAIL_DECISION]
+    assert [(e.attributes[sc.LLMOPS_GUARDRAIL_STAGE], e.attributes[sc.LLMOPS_GUARDRAIL_ACTION])
+            for e in blocked] == [("output", "block")]
     logs = [r.log_record for r in telemetry.log_exporter.get_finished_logs()
             if r.log_record.event_name == sc.EVENT_EVALUATION_RESULT]
-    assert len(logs) == len(evaluators)
-    assert {log.span_id for log in logs} == {run_span.context.span_id}
+    assert [(log.attributes[sc.GEN_AI_EVALUATION_NAME], log.span_id) for log in logs] == [
+        ("always_fails", invoke.context.span_id)]
 
 
 async def test_blocked_input_has_only_our_span_with_the_decision(make_runtime: Any, spans: Any) -> None:
@@ -102,8 +149,9 @@ async def test_budget_denial_is_an_event_on_invoke_agent(make_runtime: Any, span
     await agent.run("What's the weather in Oslo?")
 
     finished = spans.get_finished_spans()
-    assert span_tree(finished) == [(0, "llmops.governed_run weather"), (1, "invoke_agent weather")]
-    invoke = next(s for s in finished if s.name == "invoke_agent weather")
+    assert span_tree(finished) == [(0, "invoke_agent weather")]
+    invoke = finished[0]
+    assert invoke.attributes[sc.LLMOPS_RUN_STATUS] == "budget_denied"
     decision = next(e for e in invoke.events if e.name == sc.EVENT_GUARDRAIL_DECISION)
     assert decision.attributes[sc.LLMOPS_GUARDRAIL_KIND] == "budget"
     assert decision.attributes[sc.LLMOPS_GUARDRAIL_STAGE] == "model_call"

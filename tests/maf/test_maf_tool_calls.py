@@ -100,3 +100,26 @@ async def test_the_tool_policy_holds_on_a_bare_chat_client_without_an_agent(make
         await client.get_response([Message(role="user", contents=["Wipe the Customers table"])],
                                   options={"tools": [make_delete_tool(executed)]})
     assert executed == [] and len(client.calls) == 1
+
+
+async def test_a_bare_chat_client_gets_its_call_cost_as_an_event(make_runtime: Any, spans: Any) -> None:
+    """Without an agent run there is no ``invoke_agent`` to total the cost on, so each call leaves
+    an ``llmops.model_call`` event (tokens, priced cost) on the caller's span."""
+    from agent_framework import Message
+
+    from llmops_kit.telemetry import semconv as sc
+    from llmops_kit_agent_framework import LLMOpsChatMiddleware, RuntimeRef
+
+    runtime = make_runtime()
+    client = ScriptedChatClient(middleware=[LLMOpsChatMiddleware(RuntimeRef(runtime))])
+
+    with runtime.telemetry.tracer.start_as_current_span("caller"):
+        response = await client.get_response([Message(role="user", contents=["Say hello"])])
+
+    caller = next(s for s in spans.get_finished_spans() if s.name == "caller")
+    (event,) = [e for e in caller.events if e.name == sc.EVENT_MODEL_CALL]
+    usage = client.calls[0].usage
+    assert event.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == usage["input_token_count"]
+    assert event.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == usage["output_token_count"]
+    assert event.attributes[sc.LLMOPS_COST_MICRO_USD] > 0
+    assert event.attributes[sc.GEN_AI_RESPONSE_ID] == str(response.response_id)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_framework import Agent
+from opentelemetry import trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -32,6 +33,41 @@ from llmops_kit.safety.base import SafetyVerdict
 from llmops_kit_agent_framework import llmops_middleware, run_as
 from llmops_kit_agent_framework.testing import ScriptedChatClient, get_weather
 from llmops_kit_langchain.testing import ScriptedChatModel
+
+
+class _ForwardToWorkload(SpanProcessor):
+    """MAF creates its spans through the *global* tracer provider (it takes none per agent),
+    and under the middleware its ``invoke_agent`` is a governed run's only span: while a
+    workload runs, the global provider hands MAF's spans to the workload's processor too."""
+
+    def __init__(self) -> None:
+        self.target: SpanProcessor | None = None
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        if self.target is not None:
+            self.target.on_start(span, parent_context=parent_context)
+
+    def on_end(self, span: Any) -> None:
+        if self.target is not None:
+            self.target.on_end(span)
+
+
+_FORWARD = _ForwardToWorkload()
+_FORWARD_INSTALLED: list[bool] = []
+
+
+def _forward_maf_spans(target: SpanProcessor | None) -> None:
+    """Point the global provider's forwarder at ``target`` (``None``: stop), installing it once
+    (OTel forbids replacing a global provider; another test area may have set one already)."""
+    if not _FORWARD_INSTALLED:
+        current = trace.get_tracer_provider()
+        if not isinstance(current, TracerProvider):
+            current = TracerProvider()
+            trace.set_tracer_provider(current)
+        current.add_span_processor(_FORWARD)
+        _FORWARD_INSTALLED.append(True)
+    _FORWARD.target = target
+
 
 SHIPPING = Scenario("Shipping question", "How long does express shipping take?", "ok",
                     expected_topics=("express", "business days"))
@@ -91,7 +127,8 @@ def run_workload(data_dir: Path, *, wrap: Any = None, rounds: int = 1) -> Record
     mp = MeterProvider(resource=resource, metric_readers=[reader])
     tp = TracerProvider(resource=resource)
     processor: SpanProcessor = SimpleSpanProcessor(spans)
-    tp.add_span_processor(wrap(processor, mp) if wrap else processor)
+    processor = wrap(processor, mp) if wrap else processor
+    tp.add_span_processor(processor)
     lp = LoggerProvider(resource=resource)
     lp.add_log_record_processor(SimpleLogRecordProcessor(logs))
     rec = Recorded(spans, reader, logs)
@@ -117,11 +154,15 @@ def run_workload(data_dir: Path, *, wrap: Any = None, rounds: int = 1) -> Record
                         expected_topics=sc.expected_topics))
                 rec.results.append(await triage.run("What is your refund policy?", tenant_id="contoso",
                                                     session_id=f"s-{i}-down"))
-                # a MAF agent governed by the middleware: its run span is "llmops.governed_run weather"
+                # a MAF agent governed by the middleware: its run span is MAF's "invoke_agent weather"
                 maf = Agent(ScriptedChatClient(), name="weather", tools=[get_weather],
                             middleware=llmops_middleware(runtime, on_result=rec.results.append))
-                with run_as(user_id="u-maf", tenant_id="contoso", session_id=f"s-{i}-maf"):
-                    await maf.run("What's the weather in Oslo?")
+                _forward_maf_spans(processor)
+                try:
+                    with run_as(user_id="u-maf", tenant_id="contoso", session_id=f"s-{i}-maf"):
+                        await maf.run("What's the weather in Oslo?")
+                finally:
+                    _forward_maf_spans(None)
         finally:
             await runtime.aclose()
             await down.aclose()

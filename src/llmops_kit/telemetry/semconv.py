@@ -15,7 +15,7 @@ OP_TEXT_COMPLETION = "text_completion"
 OP_EXECUTE_TOOL = "execute_tool"
 OP_RETRIEVAL = "retrieval"
 OP_GUARDRAIL = "run_guardrail"  # proposed in semantic-conventions-genai PR #427
-OP_GOVERNED_RUN = "llmops.governed_run"  # MAF middleware: parent of MAF's own invoke_agent span
+OP_GOVERNED_RUN = "llmops.governed_run"  # MAF middleware: a run with no recording invoke_agent (refused first)
 
 # --- GenAI attributes ---------------------------------------------------------------------
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
@@ -60,7 +60,7 @@ GEN_AI_RETRIEVAL_DOCUMENTS = "gen_ai.retrieval.documents"
 EVENT_EVALUATION_RESULT = "gen_ai.evaluation.result"
 EVENT_GUARDRAIL_DECISION = "llmops.guardrail.decision"
 EVENT_BUDGET_THRESHOLD = "llmops.budget.threshold_crossed"
-EVENT_MODEL_CALL = "llmops.model_call"  # MAF chat middleware: per-call tokens/cost on invoke_agent
+EVENT_MODEL_CALL = "llmops.model_call"  # MAF chat middleware without an agent run: per-call tokens/cost
 
 # --- llmops.* attributes ------------------------------------------------------------------
 LLMOPS_RUN_ID = "llmops.run.id"
