@@ -134,8 +134,8 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
         governor = self._ref.governor()
         text = "".join(state.reply_texts)
         verdict: SafetyVerdict | None = None
-        if text and self._output_checked(state):
-            verdict = await governor.check_output(state.ctx, text)
+        if text and self._output_checked(state):  # the verdict reaches invoke_agent with the outcome below
+            verdict = await governor.check_output(state.ctx, text, span=INVALID_SPAN)
             state.early_output = (text, verdict)
         if verdict is not None and not verdict.allowed:
             invoke_span.publish_outcome(state, "blocked_output", verdict.reason or "unsafe_output", output=verdict)

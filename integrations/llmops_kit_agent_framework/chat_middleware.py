@@ -99,8 +99,7 @@ class LLMOpsChatMiddleware(ChatMiddleware):
             raise
         if not context.stream:
             last = state is not None and state.on_last_call is not None and _is_last_call(context.result)
-            # the last call's outcome (cost included) is published by on_last_call: no interim write
-            await self._finish(call, context.result, None, publish=not last)
+            await self._finish(call, context.result, None)
             await self.tools.admit(state, context.result)  # raises ToolDeniedError before MAF runs a tool
             if last:
                 await state.on_last_call(state)  # type: ignore[union-attr]
@@ -194,8 +193,9 @@ class LLMOpsChatMiddleware(ChatMiddleware):
         context.result = chat_stream(reply) if context.stream else reply
 
     # --- after the call -------------------------------------------------------------------
-    async def _finish(self, call: _Call, response: Any, error: BaseException | None, *,
-                      publish: bool = True) -> None:
+    async def _finish(self, call: _Call, response: Any, error: BaseException | None) -> None:
+        """Settle and record the call. The run's cost reaches ``invoke_agent`` with its outcome
+        (last call, budget stop, denied tool, failed call), not after every call."""
         if call.finished:
             return
         call.finished = True
@@ -227,7 +227,7 @@ class LLMOpsChatMiddleware(ChatMiddleware):
         agent = state.ctx.agent_name if state else None
         record = ModelCallRecord(model=model, usage=usage or TokenUsage(reported=False),
                                  provider=call.provider, duration_s=duration, ttft_s=call.ttft_s,
-                                 agent_name=agent)
+                                 agent_name=agent, cost_micro_usd=cost_micro if usage is not None else None)
         if state is not None:
             state.model_calls.append(record)
             state.cost_micro += cost_micro or 0
@@ -241,8 +241,6 @@ class LLMOpsChatMiddleware(ChatMiddleware):
             if isinstance(error, Exception) and not isinstance(error, MiddlewareTermination):
                 invoke_span.publish_outcome(
                     state, "error", f"agent_error: {type(error).__name__}: {str(error)[:300]}")
-            elif publish:
-                invoke_span.publish_call(state)
         maf_metrics = OBSERVABILITY_SETTINGS.ENABLED  # MAF already records token usage and duration
         runtime.telemetry.record_model_call(
             model=model, provider=call.provider, usage=None if maf_metrics else usage,

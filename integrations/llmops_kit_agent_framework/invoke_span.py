@@ -12,10 +12,10 @@ When the attributes can be written differs by mode (measured on agent-framework-
   result hooks ran, so the agent middleware's completion (output check, evaluators, audit)
   happens while it is open and :func:`publish_result` writes the final outcome.
 * ``stream=False``: MAF ends it before ``call_next()`` returns to the agent middleware, so
-  everything is written from inside the run: identity and admission on capture, cost and
-  budget decision after each model call, and the outcome at the last model call
-  (:func:`publish_outcome`) - the agent middleware runs the output check and the evaluators
-  there for this reason.
+  everything is written from inside the run: identity and admission on capture, and the
+  outcome with the run's cost and budget decision at the last model call, a budget stop, a
+  denied tool or a failed call (:func:`publish_outcome`) - the agent middleware runs the output
+  check and the evaluators at the last model call for this reason.
 
 Only attributes and guardrail events, never a new span: no GenAI span is duplicated. Writes
 to an ended span are skipped (the SDK would drop them with a warning).
@@ -53,14 +53,6 @@ def capture(state: RunState, current: Span) -> None:
     current.set_attributes(_identity(state))
 
 
-def publish_call(state: RunState) -> None:
-    """After each model call: the run's cost so far and its budget decision."""
-    attrs: dict[str, Any] = {sc.LLMOPS_COST_USD: round(state.cost_micro / 1e6, 6)}
-    if state.budget_decision is not None:
-        attrs[sc.LLMOPS_BUDGET_DECISION] = state.budget_decision
-    _write(state, attrs)
-
-
 def publish_outcome(state: RunState, status: str, reason: str | None, *,
                     output: SafetyVerdict | None = None) -> None:
     """The outcome as known inside the run (last model call, budget stop, tool denial, error)."""
@@ -71,6 +63,8 @@ def publish_outcome(state: RunState, status: str, reason: str | None, *,
         attrs[sc.LLMOPS_BUDGET_DECISION] = state.budget_decision
     if output is not None:
         attrs[sc.LLMOPS_SAFETY_OUTPUT_ACTION] = output.action
+        if not output.allowed and output.reason:
+            attrs[sc.LLMOPS_SAFETY_REASON] = output.reason
     span = state.maf_span
     if span is not None and span.is_recording():
         span.set_attributes(attrs)
@@ -93,6 +87,8 @@ def publish_result(state: RunState, result: RunResult) -> None:
     for verdict in result.safety:
         if verdict.stage == "output":
             attrs[sc.LLMOPS_SAFETY_OUTPUT_ACTION] = verdict.action
+            if not verdict.allowed and verdict.reason:
+                attrs[sc.LLMOPS_SAFETY_REASON] = verdict.reason
     if result.usage_missing:
         attrs[sc.LLMOPS_USAGE_MISSING] = True
     if result.over_reservation:

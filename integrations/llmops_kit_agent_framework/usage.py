@@ -23,15 +23,20 @@ _FIELDS = {
     "reasoning_output_token_count": "reasoning_tokens",
 }
 
+_FIELD_PAIRS = tuple(_FIELDS.items())
+
 
 def to_token_usage(details: Mapping[str, Any] | None) -> TokenUsage | None:
     """``None`` when the provider reported nothing, so nobody mistakes "unknown" for zero."""
     if not details:
         return None
     values: dict[str, int] = {}
-    for source, target in _FIELDS.items():
+    for source, target in _FIELD_PAIRS:
         raw = details.get(source)
         if raw is None:
+            continue
+        if type(raw) is int:  # what providers send: no conversion, no exception frame
+            values[target] = raw if raw > 0 else 0
             continue
         try:
             values[target] = max(int(raw), 0)

@@ -39,6 +39,9 @@ class ModelCallRecord:
     duration_s: float | None = None
     ttft_s: float | None = None
     agent_name: str | None = None
+    #: what the reported usage was priced at when the call was recorded (``None``: not priced -
+    #: no usage reported, or the model has no price); the run's cost sums these, not a re-pricing
+    cost_micro_usd: int | None = None
 
 
 @dataclass(slots=True)

@@ -323,10 +323,13 @@ class RunGovernor:
             return 0
         try:
             if reply.model_calls:
-                return sum(
-                    self.runtime.pricing.cost_micro_usd(c.model or model, c.usage)
-                    for c in reply.model_calls if c.usage.reported
-                )
+                total = 0
+                for c in reply.model_calls:
+                    if c.usage.reported:  # priced when recorded, or now (raises when the model has no price)
+                        priced = c.cost_micro_usd
+                        total += priced if priced is not None else \
+                            self.runtime.pricing.cost_micro_usd(c.model or model, c.usage)
+                return total
             if reply.usage is not None and reply.usage.reported:
                 return self.runtime.pricing.cost_micro_usd(model, reply.usage)
         except LookupError:

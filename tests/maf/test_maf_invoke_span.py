@@ -103,6 +103,8 @@ async def test_blocked_output_is_on_invoke_agent(make_runtime: Any, spans: Any, 
         sc.LLMOPS_SAFETY_OUTPUT_ACTION: "block",
     }
     assert invoke.attributes[sc.LLMOPS_RUN_ID] == result.run_id
+    output_verdict = next(v for v in result.safety if v.stage == "output")
+    assert invoke.attributes[sc.LLMOPS_SAFETY_REASON] == output_verdict.reason
     blocked = [e.attributes for e in invoke.events if e.name == sc.EVENT_GUARDRAIL_DECISION]
     assert blocked == [{sc.LLMOPS_GUARDRAIL_STAGE: "output", sc.LLMOPS_GUARDRAIL_ACTION: "block",
                         sc.LLMOPS_RUN_REASON: result.reason}]
