@@ -15,7 +15,7 @@ difference of two medians measured in the same process:
 * ``-evaluation`` - no evaluators;
 * ``-audit``      - an audit sink that stores nothing;
 * ``-safety``     - a guard that allows everything without scanning;
-* ``bookkeeping`` - all three removed: run span, decisions, budget, metrics, ``RunResult``.
+* ``bookkeeping`` - all three removed: decisions on ``invoke_agent``, budget, metrics, ``RunResult``.
 
 It does not see MAF's price for running two middleware (pipelines, the garbage their closures
 leave), the span exporter thread or the audit writer thread: ``bench_maf.py`` has those.
