@@ -33,6 +33,16 @@ def test_maf_agent_sample_runs_offline(tmp_path: Path) -> None:
     assert "I'm sorry, but I can't help with that request." in out
     assert [r["status"] for r in audit] == ["ok", "ok", "blocked_input"]
     assert all(r["user_id"] == "sample-user" for r in audit)
+    # the local telemetry report counts each governed run once: one span per run carries its outcome
+    # (MAF's invoke_agent, or our span for the run refused before MAF ran) - no parent span repeats it
+    from llmops_kit.report import build_report
+
+    report = build_report(tmp_path / "data" / "telemetry")
+    assert report.total.runs == 3
+    assert dict(report.statuses) == {"ok": 2, "blocked_input": 1}
+    assert sorted(str(s["name"]) for s in report.run_spans) == [
+        "invoke_agent weather", "invoke_agent weather", "llmops.governed_run weather"]
+    assert report.eval_scores["heuristic_quality"] and len(report.eval_scores["heuristic_quality"]) == 2
 
 
 @pytest.mark.timeout(180)
