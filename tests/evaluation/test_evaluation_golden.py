@@ -152,6 +152,29 @@ def test_fast_text_paths_equal_the_reference_patterns(seed: int) -> None:
                 kind, text)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_the_citation_and_digit_shortcuts_equal_the_reference_on_long_and_short_texts(seed: int) -> None:
+    """``HasCitations`` settles "cites nothing" with substring pre-checks and ``HasNumbers`` starts
+    at ``TextView.first_digit`` (a ``find`` per digit on ASCII windows of 256+ characters): both
+    must score exactly what the reference patterns give, below and above that length."""
+    from llmops_kit.evaluation.builtin.heuristic import HasCitations
+
+    rng = random.Random(seed)
+    pieces = _random_texts(seed, 1200)
+    ascii_pieces = [p for p in pieces if p.isascii()]
+    texts = pieces + [
+        "".join(rng.choice(source) for _ in range(rng.randint(8, 40)))
+        for source in (pieces, ascii_pieces) for _ in range(300)
+    ]
+    assert sum(len(t) >= 256 and t.isascii() for t in texts) >= 50  # the long-window path is exercised
+    citations, ctx = HasCitations(), EvalContext()
+    for text in texts:
+        view = TextView(text)
+        cited = any(pattern.search(text) for _, pattern in _CITATION_PATTERNS)
+        assert (citations.assess(view, "q", ctx).score == 1.0) is cited, text
+        assert _NUMBER.findall(text, max(view.first_digit, 0)) == _REFERENCE_NUMBER.findall(text), text
+
+
 # --- the synchronous shortcuts never bypass an override -------------------------------------
 
 

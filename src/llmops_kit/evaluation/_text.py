@@ -98,6 +98,21 @@ def count_words(text: str) -> int:
     return marks.count(b" x") + marks.startswith(b"x")
 
 
+#: From this length on, :attr:`TextView.first_digit` looks for the digit (below, a scan is as cheap).
+_FIRST_DIGIT_MIN_CHARS = 256
+
+
+def _first_ascii_digit(text: str) -> int:
+    """The index of the first 0-9 in ``text``, ``-1`` without any; each ``find`` searches only
+    what is left before the best position so far."""
+    first = len(text)
+    for digit in "0123456789":
+        at = text.find(digit, 0, first)
+        if at >= 0:
+            first = at
+    return first if first < len(text) else -1
+
+
 def aligned_lower(text: str) -> str | None:
     """``text.lower()`` when it is position-aligned with ``text`` and shows every
     case-insensitive match of an ASCII keyword (see ``_CASE_SPECIALS``), else ``None``."""
@@ -115,7 +130,9 @@ class TextView:
     dropped with the run (no cache outlives the call).
     """
 
-    __slots__ = ("_lower", "_lower_done", "_token_set", "_tokens", "text", "truncated", "window")
+    __slots__ = (
+        "_first_digit", "_lower", "_lower_done", "_token_set", "_tokens", "text", "truncated", "window",
+    )
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -124,6 +141,7 @@ class TextView:
         self._token_set: frozenset[str] | None = None
         self._lower: str | None = None
         self._lower_done = False
+        self._first_digit: int | None = None
 
     @property
     def tokens(self) -> list[str]:
@@ -145,6 +163,22 @@ class TextView:
         if not self._lower_done:
             self._lower, self._lower_done = aligned_lower(self.window), True
         return self._lower
+
+    @property
+    def first_digit(self) -> int:
+        r"""No character of the window before this one can match ``\d``; ``-1`` when none can.
+
+        A regex scans ~4 ns per character; ten ``find`` calls (``memchr``, ~0.6 µs in all) place
+        the first digit of a long ASCII window, so a pattern that needs a figure skips a digit-free
+        answer and starts at its first figure. A short or non-ASCII window (other scripts' digits
+        count too) gives 0: scanning it whole costs no more than placing its first digit would.
+        """
+        at = self._first_digit
+        if at is None:
+            text = self.window
+            at = _first_ascii_digit(text) if len(text) >= _FIRST_DIGIT_MIN_CHARS and text.isascii() else 0
+            self._first_digit = at
+        return at
 
     def word_count(self) -> int:
         """:func:`count_words` over the full text (not the window)."""

@@ -104,6 +104,7 @@ class Telemetry:
         self._guardrail_series: dict[tuple[Any, ...], _Series] = {}
         self._run_series: dict[tuple[Any, ...], _Series] = {}
         self._call_series: dict[tuple[Any, ...], _Series] = {}
+        self._score_series: dict[tuple[str, str | None], dict[str, Any]] = {}
 
     # --- content ------------------------------------------------------------------------
     def content(self, text: str) -> str | None:
@@ -211,20 +212,27 @@ class Telemetry:
             return
         parts: dict[str, dict[str, float]] = {}
         names: set[str] = set()
+        prefix = sc.LLMOPS_EVAL_PART_PREFIX
         for result in results:
-            if result.part_of is None:
+            of = result.part_of
+            if of is None:
                 names.add(result.name)
             elif result.score is not None:
-                parts.setdefault(result.part_of, {})[f"{sc.LLMOPS_EVAL_PART_PREFIX}{result.name}"] = float(result.score)
+                sub = parts.get(of)
+                if sub is None:
+                    sub = parts[of] = {}
+                sub[f"{prefix}{result.name}"] = float(result.score)
         ctx = trace.set_span_in_context(span) if span is not None else None
         on_span = span is not None and span.is_recording()
         emit, record = self.event_logger.emit, self.evaluation_score.record
         for result in results:
-            if result.part_of is not None and result.part_of in names:
+            of = result.part_of
+            if of is not None and of in names:
                 continue  # carried by its evaluator's event
-            attrs: dict[str, Any] = {sc.GEN_AI_EVALUATION_NAME: result.name}
-            if result.score is not None:
-                attrs[sc.GEN_AI_EVALUATION_SCORE_VALUE] = float(result.score)
+            name, score = result.name, result.score
+            attrs: dict[str, Any] = {sc.GEN_AI_EVALUATION_NAME: name}
+            if score is not None:
+                attrs[sc.GEN_AI_EVALUATION_SCORE_VALUE] = float(score)
             if result.label:
                 attrs[sc.GEN_AI_EVALUATION_SCORE_LABEL] = result.label
             if result.explanation:
@@ -235,17 +243,28 @@ class Telemetry:
                 attrs[sc.LLMOPS_EVAL_PASSED] = result.passed
             if result.error_type:
                 attrs[sc.ERROR_TYPE] = result.error_type
-            sub_scores = parts.get(result.name)
-            if sub_scores:
-                attrs.update(sub_scores)
+            if parts:
+                sub_scores = parts.get(name)
+                if sub_scores:
+                    attrs.update(sub_scores)
             emit(event_name=sc.EVENT_EVALUATION_RESULT, attributes=attrs, context=ctx)
             if on_span:
                 span.add_event(sc.EVENT_EVALUATION_RESULT, attributes=attrs)  # type: ignore[union-attr]
-            if result.score is not None:
-                m_attrs: dict[str, Any] = {sc.GEN_AI_EVALUATION_NAME: result.name}
-                if agent:
-                    m_attrs[sc.GEN_AI_AGENT_NAME] = agent
-                record(float(result.score), m_attrs)
+            if score is not None:
+                record(float(score), self._score_attributes(name, agent))
+
+    def _score_attributes(self, name: str, agent: str | None) -> dict[str, Any]:
+        """The score histogram's attribute set per (evaluator, agent): the same few on every run,
+        so each is built once and shared (never mutated), like the other metric series here."""
+        attrs = self._score_series.get((name, agent))
+        if attrs is None:
+            attrs = {sc.GEN_AI_EVALUATION_NAME: name}
+            if agent:
+                attrs[sc.GEN_AI_AGENT_NAME] = agent
+            if len(self._score_series) >= _SERIES_CACHE_SIZE:
+                self._score_series.clear()
+            self._score_series[(name, agent)] = attrs
+        return attrs
 
 
 def identity_attributes(ctx: RunContext, workflow: Any = None) -> dict[str, Any]:

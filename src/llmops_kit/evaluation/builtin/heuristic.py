@@ -170,7 +170,10 @@ class HasNumbers(_TextPart):
         self.threshold = threshold
 
     def assess(self, view: TextView, query: str, context: EvalContext) -> EvalResult:
-        found = _NUMBER.findall(view.window)
+        # every match opens with a digit: the search may start at the first (its look-behind still
+        # sees the text before it)
+        at = view.first_digit
+        found = _NUMBER.findall(view.window, at) if at >= 0 else ()
         return self.result(
             # a count only: an excerpt could be a card or account number, and explanations are exported
             # even when message content capture is off
@@ -248,6 +251,27 @@ _CITATION_RUN: tuple[tuple[str, re.Pattern[str], Callable[[re.Pattern[str], Text
 )
 
 
+def _may_cite(view: TextView, lower: str) -> bool:
+    """False only when no ``_CITATION_PATTERNS`` entry can match the window; ``lower`` is ``view.lower``.
+
+    Each kind needs text that ``in`` finds far faster than its check (a few single characters are
+    a ``memchr``; ``TextView.lower`` shows every keyword a case-insensitive match holds), so the
+    usual answer, which cites nothing, is settled here. Keep it in step with the patterns (the
+    golden tests hold the scores).
+    """
+    text = view.window
+    return (
+        # url ("http" ... "://") and source (a source word, then ":") both need a colon
+        (":" in text and ("http" in lower or "see" in lower or "source" in lower or "reference" in lower
+                          or "citation" in lower))
+        or "[" in text  # bracket
+        or "according to " in lower  # according
+        # policy_ref: a keyword, then a figure
+        or (view.first_digit >= 0
+            and ("section" in lower or "article" in lower or "policy" in lower or "kb" in lower))
+    )
+
+
 class HasCitations(_TextPart):
     """1 when the response points at a source: a URL, ``[1]``, "Source:", a policy/KB section."""
 
@@ -256,6 +280,9 @@ class HasCitations(_TextPart):
         self.threshold = threshold
 
     def assess(self, view: TextView, query: str, context: EvalContext) -> EvalResult:
+        lower = view.lower
+        if lower is not None and not _may_cite(view, lower):
+            return self.result(0.0, "no citation")
         kinds = [
             kind for kind, pattern, check in _CITATION_RUN if check(pattern, view)
         ]
@@ -350,11 +377,29 @@ class NeutralTone(_TextPart):
         self._loaded = loaded
         self._hedges = hedges
         self._toned = frozenset(loaded) | frozenset(hedges)
+        #: Every token that can add a hit: without one of them (the usual calm answer) there is
+        #: nothing to count, and one pass over the token list shows it.
+        self._cues = self._toned | _PHRASE_KEYS
 
     def assess(self, view: TextView, query: str, context: EvalContext) -> EvalResult:
         tokens = view.tokens
         if not tokens:
             return self.result(0.0, "empty response", label="empty", passed=False)
+        flagged: list[str] | None = None
+        if self._cues.isdisjoint(tokens):
+            hits = 0
+        else:
+            hits, flagged = self._hits(view, tokens)
+        density = hits * 100.0 / max(len(tokens), 20)
+        value = max(0.0, 1.0 - self._penalty * density)
+        return self.result(
+            value if value == 1.0 else round(value, 4),  # the usual calm answer: 1.0, which round() keeps
+            f"{hits} loaded/hedging term(s) in {len(tokens)} words"
+            + (f": {', '.join(flagged[:8])}" if flagged else ""),
+        )
+
+    def _hits(self, view: TextView, tokens: list[str]) -> tuple[int, list[str]]:
+        """The loaded/hedging occurrences among ``tokens`` and the distinct terms found, sorted."""
         present = view.token_set
         # Per distinct loaded/hedging word: its occurrences (tokens.count), once per list it is on.
         toned = self._toned & present
@@ -368,14 +413,7 @@ class NeutralTone(_TextPart):
             padded = f" {lower} "
             phrases = [p for p in candidates if f" {p} " in padded]
             hits += sum(lower.count(p) for p in phrases)
-        density = hits * 100.0 / max(len(tokens), 20)
-        value = max(0.0, 1.0 - self._penalty * density)
-        flagged = sorted(toned.union(phrases)) if toned or phrases else []
-        return self.result(
-            value if value == 1.0 else round(value, 4),  # the usual calm answer: 1.0, which round() keeps
-            f"{hits} loaded/hedging term(s) in {len(tokens)} words"
-            + (f": {', '.join(flagged[:8])}" if flagged else ""),
-        )
+        return hits, sorted(toned.union(phrases)) if toned or phrases else []
 
 
 class LengthWithinBounds(_TextPart):
