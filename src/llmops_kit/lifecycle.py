@@ -13,13 +13,13 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from llmops_kit.agent import AgentReply, RunContext
+from llmops_kit.audit.chain import utc_now_isoformat
 from llmops_kit.budget.base import BudgetAmount, BudgetReservation, BudgetState, BudgetSubject
 from llmops_kit.evaluation.base import EvalContext, EvalResult
 from llmops_kit.results import RunResult
@@ -512,9 +512,10 @@ def _trace_id(span: Span) -> str:
 
 def build_audit_record(ctx: RunContext, query: str, reply: AgentReply | None, result: RunResult) -> dict[str, Any]:
     """The audit record: who, what, which decisions, what it cost. Content is redacted by the sink."""
+    metadata = ctx.metadata  # most runs carry none: an empty plain dict needs no copy-and-filter pass
     return {
         "schema": "llmops.audit/1",
-        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "timestamp": utc_now_isoformat(),  # datetime.now(timezone.utc).isoformat(), a third of the cost
         "run_id": ctx.run_id,
         "trace_id": result.trace_id,
         "agent": ctx.agent_name,
@@ -540,5 +541,6 @@ def build_audit_record(ctx: RunContext, query: str, reply: AgentReply | None, re
         "model_calls": [
             {"model": c.model, "agent": c.agent_name, **c.usage.to_dict()} for c in (reply.model_calls if reply else [])
         ],
-        "metadata": {k: v for k, v in dict(ctx.metadata).items() if isinstance(v, (str, int, float, bool))},
+        "metadata": {} if type(metadata) is dict and not metadata else
+        {k: v for k, v in dict(metadata).items() if isinstance(v, (str, int, float, bool))},
     }

@@ -53,6 +53,16 @@ def utc_now_iso() -> str:
     return f"{cached[1]}.{micro:06d}Z"
 
 
+def utc_now_isoformat() -> str:
+    """``datetime.now(timezone.utc).isoformat()`` exactly (``+00:00``; no fraction at a whole
+    second), from the same clock and second prefix as :func:`utc_now_iso`, for a record's ``timestamp``."""
+    second, micro = divmod(time.time_ns() // 1000, 1_000_000)
+    cached = _second_prefix
+    if cached[0] != second:
+        cached = _cache_second_prefix(second)
+    return f"{cached[1]}.{micro:06d}+00:00" if micro else f"{cached[1]}+00:00"
+
+
 def _cache_second_prefix(second: int) -> tuple[int, str]:
     """``datetime`` itself formats the second, so the prefix is its text exactly (a tuple: one atomic swap)."""
     global _second_prefix

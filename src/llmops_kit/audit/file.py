@@ -58,7 +58,9 @@ class FileAuditSink:
         self._max_records = batch_max_records
         self._max_age = batch_max_age_seconds
         self._lock_handle = lock_directory(self.directory)
-        self._cond = threading.Condition()
+        # ``append`` takes the lock itself: ``with self._cond`` is two Python-level calls per record
+        self._mutex = threading.RLock()
+        self._cond = threading.Condition(self._mutex)
         self._pending: list[tuple[str, bytes, int]] = []  # (day, line, seq)
         self._oldest: float | None = None
         self._written_seq = 0
@@ -114,19 +116,21 @@ class FileAuditSink:
     async def append(self, record: Mapping[str, Any]) -> AuditReceipt:
         prepared, record_v2 = prepare_encoded(record, self._redact)  # encoded here, outside the lock
         partition = partition_of(record)
-        with self._cond:
+        with self._mutex:
             if self._closed:
                 raise AuditSinkClosedError("FileAuditSink is closed; the record was not written")
             entry, line = link_encoded(self._chain, prepared, partition=partition, record_v2=record_v2)
+            seq = entry["seq"]
             day = max(utc_day(entry["audited_at"]), self._last_day)  # a clock stepping back keeps file order
             self._last_day = day
-            self._pending.append((day, line, entry["seq"]))
+            pending = self._pending
+            pending.append((day, line, seq))
             if self._oldest is None:
                 self._oldest = time.monotonic()
-            if len(self._pending) == 1 or len(self._pending) >= self._max_records:
+            if len(pending) == 1 or len(pending) >= self._max_records:
                 self._cond.notify_all()
-        return AuditReceipt(sink=self.name, location=f"{self._day_file(day)}#seq={entry['seq']}",
-                            sequence=entry["seq"], record_hash=entry["hash"])
+        return AuditReceipt(sink=self.name, location=f"{self._day_file(day)}#seq={seq}",
+                            sequence=seq, record_hash=entry["hash"])
 
     def _day_file(self, day: str) -> str:
         """``<directory>/<day>.jsonl`` as text, built once a day rather than per record (a Path
