@@ -153,6 +153,31 @@ class _Rule(NamedTuple):
 _PROMPT_RULES = tuple(_Rule(name, pattern, _GATES[name]) for name, pattern in _PROMPT_PATTERNS)
 _DOCUMENT_RULES = tuple(_Rule(name, pattern, _GATES[name]) for name, pattern in _DOCUMENT_PATTERNS)
 
+
+def _any_literal_pattern(literals: set[str]) -> re.Pattern[str]:
+    """A pattern that matches where any of ``literals`` starts, grouped by first character
+    (``a(?:bove|nything)|b(?:...)``): the regex engine then skips ahead to the characters a literal
+    can start with and tries only that character's few alternatives there."""
+    by_first: dict[str, set[str]] = {}
+    for literal in literals:
+        by_first.setdefault(literal[0], set()).add(literal[1:])
+    branches = []
+    for first, rests in sorted(by_first.items()):
+        head = re.escape(first)
+        if "" in rests:  # the one-character literal itself: every longer one starts with it
+            branches.append(head)
+        else:
+            branches.append(head + "(?:" + "|".join(map(re.escape, sorted(rests))) + ")")
+    return re.compile("|".join(branches))
+
+
+# Whether a prompt holds any gate literal at all: for most prompts none, and one pass of this pattern
+# then answers for every rule. It replaces about fifty ``in`` checks (a Python loop step each), and is
+# cheaper than they are even when it runs to the end of a long text; but when it finds a literal the
+# per-rule checks still run, so long prompts, which mostly hold one of the common words, skip it.
+_PROMPT_GATE = _any_literal_pattern({literal for rule in _PROMPT_RULES for literal in rule.gate})
+_PROMPT_GATE_MAX_CHARS = 256
+
 _B64_RUN = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{32,4096}={0,2}(?![A-Za-z0-9+/=])")
 _MAX_B64_RUNS = 50
 
@@ -173,9 +198,11 @@ def _scan(text: str, rules: tuple[_Rule, ...]) -> list[str]:
 def _decoded_payloads(cased: str) -> list[str]:
     """Base64 runs that decode to mostly printable text (binary keys and hashes do not)."""
     out: list[str] = []
-    # A run is 32+ non-space characters. Short texts cannot hold one; on long ones, ``split`` and
-    # ``len`` in C are about twice as fast as the regex pass, which tries every position.
-    if len(cased) < 32 or (len(cased) > 256 and max(map(len, cased.split()), default=0) < 32):
+    # A run is 32+ non-space characters. Short texts cannot hold one; on longer ones ``split`` and
+    # ``len`` in C answer first whether any word is that long, which prompts' words almost never are:
+    # twice as fast as the regex pass (which tries every position) on long texts, and on a prompt of
+    # 60 to 250 characters as fast warm and over a microsecond faster with cold caches.
+    if len(cased) < 32 or max(map(len, cased.split()), default=0) < 32:
         return out
     for i, m in enumerate(_B64_RUN.finditer(cased)):
         if i >= _MAX_B64_RUNS:
@@ -195,8 +222,15 @@ def _decoded_payloads(cased: str) -> list[str]:
 
 def detect_injection(folded: str, cased: str, *, document: bool = False) -> tuple[list[str], list[str]]:
     """(attack findings, informational findings). Attacks block; the rest only flag."""
-    rules = _PROMPT_RULES + _DOCUMENT_RULES if document else _PROMPT_RULES
-    attacks = _scan(folded, rules)
+    if document:
+        rules = _PROMPT_RULES + _DOCUMENT_RULES
+        attacks = _scan(folded, rules)
+    else:
+        rules = _PROMPT_RULES
+        if len(folded) <= _PROMPT_GATE_MAX_CHARS and _PROMPT_GATE.search(folded) is None:
+            attacks = []  # no rule's gate literal: _scan would find nothing
+        else:
+            attacks = _scan(folded, rules)
     info: list[str] = []
     for payload in _decoded_payloads(cased):
         hidden = _scan(payload, rules)

@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 
-from llmops_kit.safety.base import HARM_CATEGORIES, CategoryResult, SafetyStage, SafetyVerdict
+from llmops_kit.safety.base import HARM_CATEGORIES, SafetyStage, SafetyVerdict
 from llmops_kit.safety.injection import detect_injection
 from llmops_kit.safety.normalize import coerce_text, normalize_parts
 from llmops_kit.safety.pii import find_pii
@@ -39,12 +39,10 @@ from llmops_kit.safety.verdicts import (
     harm_reason,
     merge_thresholds,
     unavailable_verdict,
+    zero_categories,
 )
 
 __all__ = ["ANALYZER_NAME", "LocalSafetyAnalyzer"]
-
-#: severities of a text in which no harm phrase was found (read only)
-_NO_SEVERITY: Mapping[str, int] = dict.fromkeys(HARM_CATEGORIES, 0)
 
 logger = logging.getLogger(__name__)
 
@@ -143,10 +141,18 @@ class LocalSafetyAnalyzer:
     def _analyze(self, text: object, stage: SafetyStage, documents: Sequence[object]) -> SafetyVerdict:
         findings: list[str] = []
         blocks: list[str] = []
-        raw = self._window(coerce_text(text), findings)
+        # An ASCII str is what coerce_text would return unchanged (it only replaces lone surrogates).
+        raw = text if type(text) is str and text.isascii() else coerce_text(text)
+        if len(raw) > self.max_scan_chars:
+            raw = self._window(raw, findings)
         folded, cased, had_invisible, had_tags = normalize_parts(raw)
         hits = self._terms.scan(tokenize(folded))
-        categories = self._categories(hits)
+        # One fresh result per category (callers may mutate them); with no phrase found every severity
+        # is 0, and zero_categories has no severity map to build or read.
+        if hits:
+            categories = build_categories(self._severities(hits), self.thresholds)
+        else:
+            categories = zero_categories(self.thresholds)
 
         # Prompt injection (input only): the user prompt, then each document.
         if stage == "input" and self.detect_injection:
@@ -191,11 +197,6 @@ class LocalSafetyAnalyzer:
             ANALYZER_NAME,
             "evaluated",
         )
-
-    def _categories(self, hits: list[TermHit]) -> list[CategoryResult]:
-        """One fresh result per category (callers may mutate them). With no phrase found, every
-        severity is 0: the shared all-zero map, no severity map to build."""
-        return build_categories(self._severities(hits) if hits else _NO_SEVERITY, self.thresholds)
 
     @staticmethod
     def _severities(hits: list[TermHit]) -> dict[str, int]:

@@ -49,13 +49,22 @@ _HIDDEN_RE = re.compile("[" + _INVISIBLE_CLASS + "\U000e0020-\U000e007e]")
 _QUOTES: tuple[tuple[str, str], ...] = (
     ("\u2018", "'"), ("\u2019", "'"), ("\u02bc", "'"), ("\u201c", '"'), ("\u201d", '"'), ("`", "'"),
 )
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
+# With an entry (itself) for every other character a leet token can hold too: a character the table
+# lacks costs ``str.translate`` a KeyError raised and cleared.
+_LEET = str.maketrans(
+    {c: c for c in "abcdefghijklmnopqrstuvwxyz2689"}
+    | {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+)
 _LEET_SYMBOLS = "013457@$"
 # A token mixing letters with leet symbols ("k1ll", "su1c1de", "p@ssword"); pure numbers are left
 # alone. Starts only at a token boundary and looks ahead a bounded distance: linear time. The
-# leet-symbol look-ahead comes first because it is the one most tokens fail.
+# leet-symbol look-ahead comes first because it is the one most tokens fail. Written without
+# backtracking (possessive repeats, each look-ahead skipping only what cannot end it: [a-z2689] are the
+# run characters that are not leet symbols, [0-9@$] those that are not letters), it matches exactly
+# what ``(?=[a-z0-9@$]{0,39}[013457@$])(?=[a-z0-9@$]{0,39}[a-z])[a-z0-9@$]{2,40}(?![a-z0-9@$])`` does
+# after the same look-behind, about a quarter faster.
 _LEET_TOKEN = re.compile(
-    r"(?<![a-z0-9@$])(?=[a-z0-9@$]{0,39}[013457@$])(?=[a-z0-9@$]{0,39}[a-z])[a-z0-9@$]{2,40}(?![a-z0-9@$])"
+    r"(?<![a-z0-9@$])(?=[a-z2689]{0,39}+[013457@$])(?=[0-9@$]{0,39}+[a-z])[a-z0-9@$]{2,40}+(?![a-z0-9@$])"
 )
 # Byte tables for _has_leet_run: 0x01 on the bytes a leet token is made of ([a-z0-9@$]), and 0xFF on
 # those of them that are not leet symbols / not letters (0x00 elsewhere).
@@ -113,7 +122,7 @@ def coerce_text(value: object) -> str:
 
 
 def _deleet(match: re.Match[str]) -> str:
-    return match.group(0).translate(_LEET)
+    return match[0].translate(_LEET)
 
 
 def normalize(value: object) -> Normalized:

@@ -117,14 +117,20 @@ _TOKEN_RE = re.compile(r"i'm(?![a-z])|we're(?![a-z])|[a-z0-9]+|'[a-z]+")
 # ASCII characters no token can contain, mapped to a space: after this translation ``str.split`` gives
 # the runs of [a-z0-9'] that tokens are found in (no token spans another character, and at a run's end
 # the look-aheads see a non-letter either way). On ASCII text both passes run in C at a few ns per
-# character, where findall costs about 12: on 2 KB of prose, 7 µs instead of 24.
-_SEPARATORS = str.maketrans({chr(c): " " for c in range(128) if chr(c) not in "abcdefghijklmnopqrstuvwxyz0123456789'"})
-# Below this length findall's fixed cost is the smaller one.
+# character, where findall costs about 12: on 2 KB of prose, 7 µs instead of 24. The characters tokens
+# are made of map to themselves: one the table lacked would cost ``translate`` a KeyError raised and
+# cleared per distinct letter (half a microsecond on a 300-character text).
+_TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789'"
+_SEPARATORS = str.maketrans({chr(c): chr(c) if chr(c) in _TOKEN_CHARS else " " for c in range(128)})
+# Below this length findall's fixed cost is the smaller one. (With warm caches the split path wins from
+# about 12 characters on, but inside a governed run, caches cold, findall still costs less up to here.)
 _SPLIT_MIN_CHARS = 64
 # A run holding an apostrophe is tokenised by findall on its own (contractions split there), about
 # half a microsecond each: with more than one apostrophe per this many characters, one findall over
 # the whole text is cheaper. That also bounds the cost of apostrophe-dense (adversarial) text.
 _SPLIT_CHARS_PER_APOSTROPHE = 64
+# From this many tokens on, the phrase scan finds its candidate positions with ``compress``.
+_COMPRESS_MIN_TOKENS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +247,9 @@ class TermMatcher:
             }
             alone = [_Entry(p.source, p.category, p.severity, ()) for p, t in tails if not t]
             self._index[word] = _Start(by_next, alone)
+        # The start words alone: ``isdisjoint`` against a frozenset needs no keys view per scan, and
+        # reads a smaller table (which matters most when caches are cold, as inside a governed run).
+        self._starts = frozenset(self._index)
 
     @staticmethod
     def _first_words(elements: tuple[_Element, ...]) -> set[str]:
@@ -258,14 +267,20 @@ class TermMatcher:
 
     def scan(self, tokens: list[str]) -> list[TermHit]:
         hits: list[TermHit] = []
-        index = self._index
-        # Most texts contain no word any phrase starts with: ``isdisjoint`` and ``compress`` test
-        # every token in C, so Python only loops over the positions that can start a phrase.
-        if index.keys().isdisjoint(tokens):
+        starts = self._starts
+        # Most texts contain no word any phrase starts with: ``isdisjoint`` tests every token in C.
+        if starts.isdisjoint(tokens):
             return hits
+        index = self._index
         seen: set[str] = set()
         n = len(tokens)
-        for i in compress(range(n), map(index.__contains__, tokens)):
+        # Python loops only over the positions that can start a phrase. ``compress`` finds them in C,
+        # which pays on long texts; on a short one its three iterators cost more than a comprehension.
+        if n < _COMPRESS_MIN_TOKENS:
+            positions: Iterable[int] = [i for i, token in enumerate(tokens) if token in starts]
+        else:
+            positions = compress(range(n), map(starts.__contains__, tokens))
+        for i in positions:
             start = index[tokens[i]]
             entries = start.by_next.get(tokens[i + 1], start.alone) if i + 1 < n else start.alone
             for source, category, severity, rest in entries:

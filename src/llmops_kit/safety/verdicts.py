@@ -13,6 +13,7 @@ __all__ = [
     "harm_reason",
     "merge_thresholds",
     "unavailable_verdict",
+    "zero_categories",
 ]
 
 REASON_UNAVAILABLE = "safety_unavailable"
@@ -41,6 +42,16 @@ def build_categories(severities: Mapping[str, int], thresholds: Mapping[str, int
             sev = int(severities[cat])
             thr = thresholds.get(cat, DEFAULT_THRESHOLD)
             out.append(CategoryResult(cat, sev, thr, sev > 0 and sev >= thr))  # positional: runs on every check
+    return out
+
+
+def zero_categories(thresholds: Mapping[str, int]) -> list[CategoryResult]:
+    """``build_categories`` of an all-zero severity map (the text had no harm phrase): nothing to
+    look up or compare, one fresh result per category. Runs twice per governed run."""
+    get = thresholds.get
+    out = []
+    for cat in HARM_CATEGORIES:
+        out.append(CategoryResult(cat, 0, get(cat, DEFAULT_THRESHOLD), False))
     return out
 
 
