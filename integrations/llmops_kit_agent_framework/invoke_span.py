@@ -126,9 +126,3 @@ def _identity(state: RunState) -> dict[str, Any]:
             if "fail_open" in verdict.findings:
                 attrs[sc.LLMOPS_SAFETY_FAIL_OPEN] = True
     return attrs
-
-
-def _write(state: RunState, attrs: dict[str, Any]) -> None:
-    span = state.maf_span
-    if span is not None and span.is_recording():
-        span.set_attributes(attrs)
