@@ -46,7 +46,7 @@ from llmops_kit.telemetry.instruments import identity_attributes
 from llmops_kit_agent_framework import invoke_span, tool_calls
 from llmops_kit_agent_framework.responses import agent_reply, agent_stream, messages_text, stream_error
 from llmops_kit_agent_framework.runtime_ref import RuntimeRef
-from llmops_kit_agent_framework.state import RunState, bind_run, current_identity
+from llmops_kit_agent_framework.state import RunState, bind_pull, bind_run, current_identity
 from llmops_kit_agent_framework.usage import usage_of
 from llmops_kit_agent_framework.workflow import current_workflow
 
@@ -116,7 +116,6 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
         if self._output_checked(state):
             context.stream_buffer_updates = True  # hold updates until the output check passed
             context.stream_result_to_updates = AgentResponse.to_updates
-        context.stream_transform_hooks.append(hooks.first_token)
         context.stream_result_hooks.append(hooks.on_final)
         context.stream_cleanup_hooks.append(hooks.on_cleanup)
 
@@ -286,30 +285,19 @@ class _StreamHooks:
     generations (where each full collection of a large heap costs tens of milliseconds).
     """
 
-    __slots__ = ("cleaned", "middleware", "state", "stream")
+    __slots__ = ("cleaned", "middleware", "pull", "state", "stream")
 
     def __init__(self, middleware: LLMOpsAgentMiddleware, state: RunState, stream: ResponseStream) -> None:
         self.middleware: LLMOpsAgentMiddleware | None = middleware
         self.state: RunState | None = state
         self.stream: ResponseStream | None = stream
         self.cleaned = False
+        #: one context manager for every pull: binds the run and times each model call's first chunk
+        self.pull: bind_pull | None = bind_pull(state)
 
     def bind(self) -> Any:
-        state = self.state
-        return bind_run(state) if state is not None else contextlib.nullcontext()
-
-    def first_token(self, update: Any) -> None:
-        # every chunk of every model call passes here first, so this one hook also times
-        # each call's first chunk (the chat middleware registers the call in flight)
-        state = self.state
-        if state is None:
-            return None
-        call = state.current_call
-        if call is not None and call.ttft_s is None:
-            call.mark_first_chunk()
-        if state.ttft_s is None and getattr(update, "text", None):
-            state.mark_first_token()
-        return None
+        pull = self.pull
+        return pull if pull is not None else contextlib.nullcontext()
 
     # MAF's own cleanup hook (registered first) finalizes the stream - running our result
     # hook - and then ends invoke_agent, so the run completes while MAF's span is open. Without
@@ -336,7 +324,7 @@ class _StreamHooks:
         self._release()
 
     def _release(self) -> None:
-        self.state = self.middleware = self.stream = None
+        self.state = self.middleware = self.stream = self.pull = None
 
 
 def _run_span(state: RunState) -> Span:

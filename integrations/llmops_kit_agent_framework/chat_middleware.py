@@ -106,8 +106,8 @@ class LLMOpsChatMiddleware(ChatMiddleware):
             return
 
         if state is not None:
-            # the run's agent-level update hook times this call's first chunk (``first_token`` in
-            # agent_middleware): a transform hook on every model call's stream costs MAF ~150 µs
+            # the run's pull context manager times this call's first chunk (``bind_pull`` in state):
+            # a transform hook on every model call's stream costs MAF ~150 µs
             state.current_call = call
         else:
             def first_chunk(update: Any) -> None:
@@ -232,7 +232,11 @@ class LLMOpsChatMiddleware(ChatMiddleware):
             state.model_calls.append(record)
             state.cost_micro += cost_micro or 0
             if response is not None:
-                state.reply_texts.append("".join(m.text for m in getattr(response, "messages", None) or ()))
+                text = "".join(m.text for m in getattr(response, "messages", None) or ())
+                state.reply_texts.append(text)
+                if text and state.ttft_s is None and call.ttft_s is not None:
+                    # the run's first token: the first chunk of the first streamed call that answered in text
+                    state.ttft_s = call.started - state.started_at + call.ttft_s
                 response_id = getattr(response, "response_id", None)
                 if response_id:
                     state.last_response_id = str(response_id)

@@ -123,6 +123,21 @@ class bind_run:  # lower case: used like the function it replaced, ``with bind_r
         _CURRENT_RUN.reset(self._token)
 
 
+class bind_pull(bind_run):
+    """:class:`bind_run` for the pulls of a ``stream=True`` run (one instance, reused by every
+    pull): the pull that brings a model call's first chunk also times it, so no per-update
+    transform hook is needed for the ``time_to_first_chunk`` of each call."""
+
+    __slots__ = ()
+
+    def __exit__(self, *exc: object) -> None:
+        _CURRENT_RUN.reset(self._token)
+        if exc[0] is None:
+            call = self._state.current_call
+            if call is not None and call.ttft_s is None:
+                call.mark_first_chunk()
+
+
 @contextlib.contextmanager
 def run_as(
     *, user_id: str | None = None, tenant_id: str | None = None, session_id: str | None = None,

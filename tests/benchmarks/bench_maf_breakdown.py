@@ -54,6 +54,7 @@ from llmops_kit.safety.base import SafetyVerdict  # noqa: E402
 from llmops_kit_agent_framework import llmops_middleware  # noqa: E402
 from llmops_kit_agent_framework.agent_middleware import LLMOpsAgentMiddleware, _StreamHooks  # noqa: E402
 from llmops_kit_agent_framework.chat_middleware import LLMOpsChatMiddleware, _CallStreamHooks  # noqa: E402
+from llmops_kit_agent_framework.state import bind_pull  # noqa: E402
 from llmops_kit_agent_framework.testing import ScriptedChatClient, get_weather  # noqa: E402
 
 
@@ -156,7 +157,7 @@ async def main(runs: int) -> None:
     meter = OwnTime()
     meter.wrap(LLMOpsAgentMiddleware)
     meter.wrap(LLMOpsChatMiddleware)
-    for cls, names in ((_StreamHooks, ("first_token", "on_final", "on_cleanup")),
+    for cls, names in ((_StreamHooks, ("on_final", "on_cleanup")), (bind_pull, ("__enter__", "__exit__")),
                        (_CallStreamHooks, ("on_final", "on_cleanup"))):
         for name in names:
             meter.wrap_hook(cls, name)
