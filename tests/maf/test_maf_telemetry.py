@@ -213,3 +213,34 @@ async def test_time_to_first_chunk_is_recorded_per_streamed_model_call(
     [point] = points  # one series: same model, provider and agent
     assert point.count == len(client.calls) == 2
     assert point.sum > 0 and point.max * 1000 <= results[0].latency_ms
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["sync", "stream"])
+async def test_a_run_without_a_maf_span_to_write_on_gets_our_span(make_runtime: Any, spans: Any,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  stream: bool) -> None:
+    """When MAF's ``invoke_agent`` cannot be taken (its tracer is not recording, or the agent has
+    no MAF telemetry layer), the run still gets exactly one span with its outcome: ours, opened at
+    completion with the run's start time."""
+    from llmops_kit_agent_framework import invoke_span
+
+    monkeypatch.setattr(invoke_span, "capture", lambda state, current: None)
+    runtime = make_runtime()
+    results: list[RunResult] = []
+    agent = Agent(client=ScriptedChatClient(), name="weather", instructions=INSTRUCTIONS, tools=[get_weather],
+                  middleware=llmops_middleware(runtime, on_result=results.append))
+
+    await run_agent(agent, "What's the weather in Oslo?", stream)
+
+    finished = spans.get_finished_spans()
+    carriers = [s for s in finished if sc.LLMOPS_RUN_STATUS in s.attributes]
+    assert [s.name for s in carriers] == ["llmops.governed_run weather"]
+    ours, result = carriers[0], results[0]
+    invoke = next(s for s in finished if s.name == "invoke_agent weather")
+    assert ours.attributes[sc.LLMOPS_RUN_STATUS] == "ok"
+    assert ours.attributes[sc.LLMOPS_RUN_ID] == result.run_id
+    assert ours.attributes[sc.LLMOPS_SAFETY_INPUT_ACTION] == "allow"
+    assert ours.attributes[sc.LLMOPS_COST_USD] == pytest.approx(result.cost_usd)
+    assert ours.start_time <= invoke.start_time  # it starts when the run started
+    assert result.trace_id == format(ours.context.trace_id, "032x")
+    assert sc.LLMOPS_RUN_ID not in invoke.attributes  # nothing was written on the span not taken
