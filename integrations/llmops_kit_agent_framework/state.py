@@ -46,8 +46,8 @@ class RunState:
     ctx: RunContext
     query: str
     started_at: float
-    #: our own ``llmops.governed_run`` span - only for a run refused before MAF ran (no
-    #: ``invoke_agent`` exists then); ``INVALID_SPAN`` otherwise, when MAF's span is the run's
+    #: our own ``llmops.governed_run`` span - only for a run with no MAF span to write on (refused
+    #: before MAF ran, or MAF's span not recording); ``INVALID_SPAN`` while MAF's span is the run's
     span: Span
     #: wall-clock start (ns), the start time of that span when it is opened late
     started_ns: int = 0
@@ -81,7 +81,7 @@ class RunState:
     early_evaluation: tuple[str, Evaluated] | None = None
     #: the last model reply's ``response_id`` (what MAF's ``AgentResponse`` carries)
     last_response_id: str | None = None
-    #: ``stream=True``: the model call in flight, whose first chunk the agent's update hook times
+    #: ``stream=True``: the model call in flight, whose first chunk the run's pull (``bind_pull``) times
     current_call: Any = None
 
     @property
@@ -131,7 +131,7 @@ class bind_pull(bind_run):
     __slots__ = ()
 
     def __exit__(self, *exc: object) -> None:
-        _CURRENT_RUN.reset(self._token)
+        super().__exit__(*exc)
         if exc[0] is None:
             call = self._state.current_call
             if call is not None and call.ttft_s is None:

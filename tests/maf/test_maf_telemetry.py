@@ -199,7 +199,7 @@ async def test_cost_and_guardrail_metrics_are_recorded(make_runtime: Any, teleme
 async def test_time_to_first_chunk_is_recorded_per_streamed_model_call(
     make_runtime: Any, telemetry: Any, stream: bool
 ) -> None:
-    """Timed by the agent's update hook (no transform hook per model call): one point per
+    """Timed by the run's pull context manager (no transform hook per update or model call): one point per
     streamed call, each no longer than the run's own time to first token; none when not streamed."""
     results: list[RunResult] = []
     agent, client = weather_agent(make_runtime(), results)
