@@ -51,11 +51,15 @@ def weather_agent(runtime: Any, results: list[RunResult], client: ScriptedChatCl
     return agent, client
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["sync", "stream"])
-async def test_tool_loop_run_is_governed_end_to_end(make_runtime: Any, stream: bool) -> None:
+@pytest.mark.parametrize(("stream", "check_output"), [(False, None), (True, None), (True, False)],
+                         ids=["sync", "stream", "stream-unbuffered"])
+async def test_tool_loop_run_is_governed_end_to_end(make_runtime: Any, stream: bool,
+                                                    check_output: bool | None) -> None:
+    """``stream-unbuffered``: no output check, so updates reach the caller as they come and the
+    run is bound around each pull instead of once around MAF's buffered consumption."""
     runtime = make_runtime()
     results: list[RunResult] = []
-    agent, client = weather_agent(runtime, results)
+    agent, client = weather_agent(runtime, results, check_output=check_output)
 
     with run_as(user_id="u-1", tenant_id="contoso"):
         response = await run_agent(agent, "What's the weather in Paris?", stream)
@@ -92,7 +96,7 @@ async def test_tool_loop_run_is_governed_end_to_end(make_runtime: Any, stream: b
     assert [t["name"] for t in record["tool_calls"]] == ["get_weather"]
     per_call = [c.usage["total_token_count"] for c in client.calls]
     assert [m["total_tokens"] for m in record["model_calls"]] == per_call
-    assert [v["stage"] for v in record["safety"]] == ["input", "output"]
+    assert [v["stage"] for v in record["safety"]] == (["input"] if check_output is False else ["input", "output"])
     assert [e["name"] for e in record["evaluations"]] == [e.name for e in result.evaluations]
     assert result.evaluations  # the default evaluators scored the answer
 

@@ -195,14 +195,16 @@ async def test_cost_and_guardrail_metrics_are_recorded(make_runtime: Any, teleme
     assert [(p.attributes[sc.LLMOPS_RUN_STATUS], p.value) for p in runs] == [("ok", 1)]
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["sync", "stream"])
+@pytest.mark.parametrize(("stream", "check_output"), [(False, None), (True, None), (True, False)],
+                         ids=["sync", "stream", "stream-unbuffered"])
 async def test_time_to_first_chunk_is_recorded_per_streamed_model_call(
-    make_runtime: Any, telemetry: Any, stream: bool
+    make_runtime: Any, telemetry: Any, stream: bool, check_output: bool | None
 ) -> None:
-    """Timed by the run's pull context manager (no transform hook per update or model call): one point per
+    """Timed once per run's stream, never per model call's stream: by an update transform when the
+    stream is buffered for the output check, by the pull context manager otherwise. One point per
     streamed call, each no longer than the run's own time to first token; none when not streamed."""
     results: list[RunResult] = []
-    agent, client = weather_agent(make_runtime(), results)
+    agent, client = weather_agent(make_runtime(), results, check_output=check_output)
 
     await run_agent(agent, "What's the weather in Oslo?", stream)
 
