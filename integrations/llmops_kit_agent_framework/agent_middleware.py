@@ -217,6 +217,7 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
         finally:
             _end_span_once(state)  # our own span (a refused run); MAF ends invoke_agent itself
         state.result = result
+        self._ref.get().telemetry.record_first_chunks(state.model_calls)  # streamed calls only
         invoke_span.publish_result(state, result)
         if state.workflow is not None:
             state.workflow.record_run(result)

@@ -249,7 +249,8 @@ class LLMOpsChatMiddleware(ChatMiddleware):
         runtime.telemetry.record_model_call(
             model=model, provider=call.provider, usage=None if maf_metrics else usage,
             duration_s=None if maf_metrics else duration,
-            cost_usd=(cost_micro / 1e6) if cost_micro else None, ttft_s=call.ttft_s,
+            cost_usd=(cost_micro / 1e6) if cost_micro else None,
+            ttft_s=call.ttft_s if state is None or state.completed else None,  # else: when the run ends
             error_type=type(error).__name__ if error is not None else None, agent=agent,
         )
         # inside an agent run the call's tokens are on MAF's chat span and its cost in the run's

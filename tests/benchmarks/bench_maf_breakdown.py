@@ -6,7 +6,8 @@ Run: ``.venv/bin/python tests/benchmarks/bench_maf_breakdown.py [--runs 3000]``.
 of two large numbers moves by ±30–50 µs between runs, more than most single changes are worth. This
 script measures our own share directly: the time spent inside the agent and chat middleware
 *minus* the time inside ``call_next()`` (MAF, the model, the tools), plus the stream hooks that
-finish a ``stream=True`` run while the caller consumes it, one run at a time, reported as
+finish a ``stream=True`` run while the caller consumes it (and the context managers and update
+transform that bind the run and time first chunks meanwhile), one run at a time, reported as
 the median over many runs (robust to the scheduler and to garbage-collection pauses). Ablations
 swap one backend for a trivial one in a runtime of its own, so each component's share is the
 difference of two medians measured in the same process:
@@ -54,7 +55,7 @@ from llmops_kit.safety.base import SafetyVerdict  # noqa: E402
 from llmops_kit_agent_framework import llmops_middleware  # noqa: E402
 from llmops_kit_agent_framework.agent_middleware import LLMOpsAgentMiddleware, _StreamHooks  # noqa: E402
 from llmops_kit_agent_framework.chat_middleware import LLMOpsChatMiddleware, _CallStreamHooks  # noqa: E402
-from llmops_kit_agent_framework.state import bind_pull  # noqa: E402
+from llmops_kit_agent_framework.state import bind_pull, bind_run  # noqa: E402
 from llmops_kit_agent_framework.testing import ScriptedChatClient, get_weather  # noqa: E402
 
 
@@ -91,6 +92,7 @@ class OwnTime:
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.nested = False
 
     def wrap(self, cls: type) -> None:
         original = cls.process
@@ -128,11 +130,15 @@ class OwnTime:
                     meter.seconds += time.perf_counter() - start
         else:
             def hook(*args: Any) -> Any:  # type: ignore[misc]
+                if meter.nested:  # e.g. bind_pull.__exit__ -> bind_run.__exit__: counted once
+                    return original(*args)
+                meter.nested = True
                 start = time.perf_counter()
                 try:
                     return original(*args)
                 finally:
                     meter.seconds += time.perf_counter() - start
+                    meter.nested = False
         setattr(cls, name, hook)
 
 
@@ -157,7 +163,8 @@ async def main(runs: int) -> None:
     meter = OwnTime()
     meter.wrap(LLMOpsAgentMiddleware)
     meter.wrap(LLMOpsChatMiddleware)
-    for cls, names in ((_StreamHooks, ("on_final", "on_cleanup")), (bind_pull, ("__enter__", "__exit__")),
+    for cls, names in ((_StreamHooks, ("on_final", "on_cleanup", "bind", "bind_run", "on_update")),
+                       (bind_run, ("__enter__", "__exit__")), (bind_pull, ("__exit__",)),
                        (_CallStreamHooks, ("on_final", "on_cleanup"))):
         for name in names:
             meter.wrap_hook(cls, name)

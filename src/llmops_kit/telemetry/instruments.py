@@ -8,7 +8,7 @@ LangChain handler and the MAF middleware so every metric has exactly one definit
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import _logs, metrics, trace
@@ -20,7 +20,7 @@ from llmops_kit.telemetry.summed import AttributeKey, summed_counter
 from llmops_kit.usage import TokenUsage
 
 if TYPE_CHECKING:
-    from llmops_kit.agent import RunContext
+    from llmops_kit.agent import ModelCallRecord, RunContext
 
 Redactor = Callable[[str], str]
 
@@ -134,17 +134,7 @@ class Telemetry:
         error_type: str | None = None,
         agent: str | None = None,
     ) -> None:
-        series = self._call_series.get((operation, provider, model, agent))
-        if series is None:
-            base: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: operation}
-            if provider:
-                base[sc.GEN_AI_PROVIDER_NAME] = provider
-                base[sc.GEN_AI_SYSTEM] = provider
-            if model:
-                base[sc.GEN_AI_REQUEST_MODEL] = model
-            if agent:
-                base[sc.GEN_AI_AGENT_NAME] = agent
-            series = _remember(self._call_series, (operation, provider, model, agent), (base, self.cost.key_of(base)))
+        series = self._call_series_of(operation, provider, model, agent)
         attrs = series[0]
         if usage is not None and usage.reported:
             self.token_usage.record(usage.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: "input"})
@@ -156,6 +146,31 @@ class Telemetry:
             self.ttfc.record(ttft_s, attrs)
         if cost_usd:
             self.cost.add_key(cost_usd, series[1])
+
+    def record_first_chunks(self, calls: Iterable[ModelCallRecord], operation: str = sc.OP_CHAT) -> None:
+        """``time_to_first_chunk`` of a run's streamed model calls, recorded together when the run
+        ends rather than one by one inside it: back to back, the SDK's histogram path costs about
+        half of what it does between a run's other work (per call: ~8 instead of ~16 µs)."""
+        for call in calls:
+            if call.ttft_s is not None:
+                attrs = self._call_series_of(operation, call.provider, call.model, call.agent_name)[0]
+                self.ttfc.record(call.ttft_s, attrs)
+
+    def _call_series_of(self, operation: str, provider: str | None, model: str | None,
+                        agent: str | None) -> _Series:
+        """A model call's attribute set and cost-counter key, built once per distinct call shape."""
+        series = self._call_series.get((operation, provider, model, agent))
+        if series is None:
+            base: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: operation}
+            if provider:
+                base[sc.GEN_AI_PROVIDER_NAME] = provider
+                base[sc.GEN_AI_SYSTEM] = provider
+            if model:
+                base[sc.GEN_AI_REQUEST_MODEL] = model
+            if agent:
+                base[sc.GEN_AI_AGENT_NAME] = agent
+            series = _remember(self._call_series, (operation, provider, model, agent), (base, self.cost.key_of(base)))
+        return series
 
     def record_guardrail(
         self, stage: str, action: str, kind: str, reason: str | None = None, agent: str | None = None
