@@ -23,6 +23,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Annotated, Any, ClassVar
 
 from agent_framework import (
@@ -113,11 +114,15 @@ class ScriptedModel(BaseChatClient):
         chunk_delay_s: float = 0.0,
         report_usage: bool = True,
         stream_usage: str = "final",
+        text_chunks: int = 2,
         **kwargs: Any,
     ) -> None:
         if stream_usage not in STREAM_USAGE_MODES:
             raise ValueError(f"stream_usage must be one of {STREAM_USAGE_MODES}, got {stream_usage!r}")
+        if text_chunks < 1:
+            raise ValueError(f"text_chunks must be at least 1, got {text_chunks!r}")
         super().__init__(**kwargs)
+        self.text_chunks = text_chunks
         self.model = model
         self.responder = responder or default_responder
         self.chunk_delay_s = chunk_delay_s
@@ -173,7 +178,7 @@ class ScriptedModel(BaseChatClient):
             return _one()
 
         async def _updates() -> AsyncIterable[ChatResponseUpdate]:
-            pieces = [piece for content in contents for piece in _pieces(content)]
+            pieces = [piece for content in contents for piece in _pieces(content, self.text_chunks)]
             for number, piece in enumerate(pieces, start=1):
                 if self.chunk_delay_s:
                     await asyncio.sleep(self.chunk_delay_s)
@@ -203,12 +208,15 @@ def _partial_usage(usage: Mapping[str, int], done: int, of: int) -> dict[str, in
             "total_token_count": usage["input_token_count"] + output}
 
 
-def _pieces(content: Content) -> list[Content]:
-    """Text streams in two chunks, like a real provider; other contents arrive whole."""
-    if content.type != "text" or not content.text:
+def _pieces(content: Content, chunks: int = 2) -> list[Content]:
+    """Text streams in ``chunks`` pieces (fewer for a shorter text), as a real provider streams
+    it in many; other contents arrive whole."""
+    text = content.text if content.type == "text" else None
+    if not text:
         return [content]
-    half = len(content.text) // 2
-    return [Content.from_text(content.text[:half]), Content.from_text(content.text[half:])]
+    chunks = min(chunks, len(text))
+    cuts = [len(text) * i // chunks for i in range(chunks + 1)]
+    return [Content.from_text(text[a:b]) for a, b in pairwise(cuts)]
 
 
 class ScriptedChatClient(FunctionInvocationLayer, ChatMiddlewareLayer, ChatTelemetryLayer, ScriptedModel):

@@ -18,12 +18,23 @@ Reported: the median µs per run of each variant, the µs each layer adds, and t
 what llmops adds to what MAF's instrumentation adds (target: <= 1.0). Both ``stream=False``
 and ``stream=True`` runs are measured. On a shared, busy machine wall-clock medians swing by
 ±30%; ``--clock cpu --stat min`` (process CPU time, best batch) is far steadier for A/B work.
+
+Every batch starts from a collected heap (``gc.collect()`` outside the timed part). Without
+it a batch pays for the garbage the *previous* variant's batch left behind: a full collection
+of this process's heap (~20 ms) lands on whichever variant happens to run when the threshold
+trips, which moved the ratio by ±10% between identical runs. Each batch still pays for the
+young-generation collections its own garbage triggers (MAF's middleware pipeline leaves ~100
+objects in reference cycles per run, for example); full collections, whose cost depends on
+the host application's heap rather than on the code measured, are left out for every variant
+alike. ``--stream-chunks N`` makes the scripted model stream its answers in about N chunks
+(real providers send one per token or so; the default fixture sends two).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import sys
 import tempfile
@@ -68,9 +79,11 @@ class DropExporter(SpanExporter):
 
 
 async def one_batch(agent: Agent, runs: int, stream: bool, instrumented: bool,
-                    clock: Any = time.perf_counter) -> float:
-    """Seconds per run over ``runs`` sequential runs."""
+                    clock: Any = time.perf_counter, *, collect: bool = False) -> float:
+    """Seconds per run over ``runs`` sequential runs; ``collect``: start from a collected heap."""
     OBSERVABILITY_SETTINGS.enable_instrumentation = instrumented
+    if collect:
+        gc.collect()
     start = clock()
     for _ in range(runs):
         if stream:
@@ -83,7 +96,7 @@ async def one_batch(agent: Agent, runs: int, stream: bool, instrumented: bool,
     return (clock() - start) / runs
 
 
-async def main(runs: int, rounds: int, clock_name: str = "wall", stat: str = "median") -> None:
+async def main(runs: int, rounds: int, clock_name: str = "wall", stat: str = "median", chunks: int = 2) -> None:
     clock = time.perf_counter if clock_name == "wall" else time.process_time
     reduce = statistics.median if stat == "median" else min
     exporter = DropExporter()
@@ -99,16 +112,16 @@ async def main(runs: int, rounds: int, clock_name: str = "wall", stat: str = "me
     metered = build_runtime(Settings.load(env_file=None, data_dir=tmp / "metered", daily_token_budget=10**12),
                             tracer_provider=tracer_provider, meter_provider=meter_provider)
     agents = {
-        "bare": (Agent(client=ScriptedChatClient(), name="w", tools=[get_weather]), False),
-        "maf-otel": (Agent(client=ScriptedChatClient(), name="w", tools=[get_weather]), True),
-        "llmops": (Agent(client=ScriptedChatClient(), name="w", tools=[get_weather],
+        "bare": (Agent(client=ScriptedChatClient(text_chunks=chunks), name="w", tools=[get_weather]), False),
+        "maf-otel": (Agent(client=ScriptedChatClient(text_chunks=chunks), name="w", tools=[get_weather]), True),
+        "llmops": (Agent(client=ScriptedChatClient(text_chunks=chunks), name="w", tools=[get_weather],
                          middleware=llmops_middleware(runtime)), True),
-        "+budget": (Agent(client=ScriptedChatClient(), name="w", tools=[get_weather],
+        "+budget": (Agent(client=ScriptedChatClient(text_chunks=chunks), name="w", tools=[get_weather],
                           middleware=llmops_middleware(metered)), True),
     }
     console = Console(width=150)
     table = Table(title=f"MAF run overhead ({runs} runs x {rounds} rounds per cell, {stat} µs/run, "
-                        f"{clock_name} clock)")
+                        f"{clock_name} clock, answers streamed in {chunks} chunks)")
     for column in ("mode", "bare", "maf-otel", "llmops", "+budget", "MAF otel adds", "llmops adds",
                    "ratio llmops/MAF", "ratio +budget/MAF"):
         table.add_column(column, justify="right")
@@ -119,7 +132,7 @@ async def main(runs: int, rounds: int, clock_name: str = "wall", stat: str = "me
                 await one_batch(agent, max(10, runs // 10), stream, instrumented)
             for _ in range(rounds):
                 for name, (agent, instrumented) in agents.items():
-                    samples[name].append(await one_batch(agent, runs, stream, instrumented, clock))
+                    samples[name].append(await one_batch(agent, runs, stream, instrumented, clock, collect=True))
             med = {name: reduce(values) * 1e6 for name, values in samples.items()}
             maf_adds = med["maf-otel"] - med["bare"]
             ours_adds = med["llmops"] - med["maf-otel"]
@@ -146,5 +159,7 @@ if __name__ == "__main__":
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall: perf_counter (default); cpu: process CPU time, steadier on a busy machine")
     parser.add_argument("--stat", choices=("median", "min"), default="median")
+    parser.add_argument("--stream-chunks", type=int, default=2,
+                        help="chunks the scripted model streams an answer in (a provider sends about one a token)")
     args = parser.parse_args()
-    asyncio.run(main(args.runs, args.rounds, args.clock, args.stat))
+    asyncio.run(main(args.runs, args.rounds, args.clock, args.stat, args.stream_chunks))

@@ -98,6 +98,33 @@ async def test_stream_without_any_usage_settles_at_the_reservation(make_runtime:
 def test_unknown_stream_usage_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="stream_usage"):
         ScriptedChatClient(stream_usage="sometimes")
+    with pytest.raises(ValueError, match="text_chunks"):
+        ScriptedChatClient(text_chunks=0)
+
+
+@pytest.mark.parametrize("check_output", [None, False], ids=["buffered", "unbuffered"])
+async def test_an_answer_streamed_in_many_chunks_is_governed_once(make_runtime: Any,
+                                                                  check_output: bool | None) -> None:
+    """A provider streams an answer token by token: every chunk reaches the caller in order
+    (replayed after the output check when buffered), and the run is counted, timed and audited once."""
+    runtime = make_runtime()
+    results: list[RunResult] = []
+    client = ScriptedChatClient(text_chunks=12)
+    agent = Agent(client=client, name="weather", instructions=INSTRUCTIONS, tools=[get_weather],
+                  middleware=llmops_middleware(runtime, check_output=check_output, on_result=results.append))
+
+    stream = agent.run("What's the weather in Oslo?", stream=True)
+    texts = [update.text async for update in stream if update.text]
+    final = await stream.get_final_response()
+
+    assert len(texts) == 12 and "".join(texts) == final.text
+    [result] = results
+    truth = reported(client)
+    assert result.status == "ok" and result.response == final.text
+    assert result.usage.total_tokens == truth.total_tokens
+    assert result.ttft_ms is not None and 0 < result.ttft_ms <= result.latency_ms
+    [record] = await audit_records(runtime)
+    assert record["run_id"] == result.run_id and record["response"] == final.text
 
 
 def _call_usages(client: ScriptedChatClient) -> list[Any]:
