@@ -9,6 +9,9 @@ interleaved round by round in one process so machine noise hits all three alike:
 * ``bare``       - MAF instrumentation off (``enable_instrumentation = False``), no middleware;
 * ``maf-otel``   - MAF's own instrumentation on: ``invoke_agent``/``chat``/``execute_tool`` spans and
                    its metrics through SDK providers (batch span processor, no-op exporter);
+* ``no-op mw``   - MAF instrumentation + an agent and a chat middleware that only call on: what MAF
+                   charges for hosting any such pair (its pipelines, stream wrappers and the garbage
+                   their closures leave) - part of what the ``llmops`` stack adds, reported alongside;
 * ``llmops``     - MAF instrumentation + ``llmops_middleware()`` on the embedded defaults (offline safety
                    analyzer, SQLite budget ledger, JSONL audit file, inline default evaluators);
 * ``+budget``     - the same with a daily token budget set, so every model call really reserves and
@@ -39,14 +42,14 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "integrations")]
 
-from agent_framework import Agent  # noqa: E402
+from agent_framework import Agent, AgentContext, AgentMiddleware, ChatContext, ChatMiddleware  # noqa: E402
 from agent_framework.observability import OBSERVABILITY_SETTINGS  # noqa: E402
 from opentelemetry import metrics, trace  # noqa: E402
 from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
@@ -76,6 +79,20 @@ class DropExporter(SpanExporter):
 
     def shutdown(self) -> None:
         return None
+
+
+class PassThroughAgentMiddleware(AgentMiddleware):
+    """Does nothing but call on: what MAF itself charges for running any agent middleware."""
+
+    async def process(self, context: AgentContext, call_next: Callable[[], Awaitable[None]]) -> None:
+        await call_next()
+
+
+class PassThroughChatMiddleware(ChatMiddleware):
+    """Does nothing but call on: what MAF itself charges for running any chat middleware."""
+
+    async def process(self, context: ChatContext, call_next: Callable[[], Awaitable[None]]) -> None:
+        await call_next()
 
 
 async def one_batch(agent: Agent, runs: int, stream: bool, instrumented: bool,
@@ -114,6 +131,8 @@ async def main(runs: int, rounds: int, clock_name: str = "wall", stat: str = "me
     agents = {
         "bare": (Agent(client=ScriptedChatClient(text_chunks=chunks), name="w", tools=[get_weather]), False),
         "maf-otel": (Agent(client=ScriptedChatClient(text_chunks=chunks), name="w", tools=[get_weather]), True),
+        "no-op mw": (Agent(client=ScriptedChatClient(text_chunks=chunks), name="w", tools=[get_weather],
+                           middleware=[PassThroughAgentMiddleware(), PassThroughChatMiddleware()]), True),
         "llmops": (Agent(client=ScriptedChatClient(text_chunks=chunks), name="w", tools=[get_weather],
                          middleware=llmops_middleware(runtime)), True),
         "+budget": (Agent(client=ScriptedChatClient(text_chunks=chunks), name="w", tools=[get_weather],
@@ -123,7 +142,7 @@ async def main(runs: int, rounds: int, clock_name: str = "wall", stat: str = "me
     table = Table(title=f"MAF run overhead ({runs} runs x {rounds} rounds per cell, {stat} µs/run, "
                         f"{clock_name} clock, answers streamed in {chunks} chunks)")
     for column in ("mode", "bare", "maf-otel", "llmops", "+budget", "MAF otel adds", "llmops adds",
-                   "ratio llmops/MAF", "ratio +budget/MAF"):
+                   "of which MAF hosting 2 mw", "ratio llmops/MAF", "ratio +budget/MAF"):
         table.add_column(column, justify="right")
     try:
         for stream in (False, True):
@@ -139,9 +158,10 @@ async def main(runs: int, rounds: int, clock_name: str = "wall", stat: str = "me
             budget_adds = med["+budget"] - med["maf-otel"]
             ratio = ours_adds / maf_adds if maf_adds > 0 else float("inf")
             budget_ratio = budget_adds / maf_adds if maf_adds > 0 else float("inf")
+            hosting = med["no-op mw"] - med["maf-otel"]
             table.add_row("stream" if stream else "sync", f"{med['bare']:.0f}", f"{med['maf-otel']:.0f}",
                           f"{med['llmops']:.0f}", f"{med['+budget']:.0f}", f"{maf_adds:+.0f}",
-                          f"{ours_adds:+.0f}", f"{ratio:.2f}", f"{budget_ratio:.2f}")
+                          f"{ours_adds:+.0f}", f"{hosting:+.0f}", f"{ratio:.2f}", f"{budget_ratio:.2f}")
     finally:
         OBSERVABILITY_SETTINGS.enable_instrumentation = True
         await runtime.aclose()
