@@ -350,3 +350,42 @@ async def test_maf_run_budget_state_equals_a_fresh_read(make_runtime: Any, strea
                             model=results[-1].model)
     assert results[-1].budget == await runtime.budget.state(subject)
     assert all(lim.used > 0 and lim.reserved == 0 for lim in results[-1].budget.limits)
+
+
+@pytest.mark.parametrize("check_output", [None, False], ids=["buffered", "unbuffered"])
+async def test_a_buffered_stream_binds_its_run_once_however_many_chunks(make_runtime: Any,
+                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                        check_output: bool | None) -> None:
+    """The run is bound once for MAF's buffered consumption, not around each pull (a per-pull context
+    manager cost ~4 µs a chunk); an unbuffered stream, pulled by the caller chunk by chunk, needs a
+    binding per pull. Both time every model call's first chunk."""
+    from agent_framework import Agent
+    from tests.maf.test_maf_agent_runs import INSTRUCTIONS
+
+    from llmops_kit.results import RunResult
+    from llmops_kit_agent_framework import llmops_middleware, state
+    from llmops_kit_agent_framework.testing import ScriptedChatClient, get_weather
+
+    binds: list[object] = []
+    real_enter = state.bind_run.__enter__
+
+    def counting_enter(self: Any) -> Any:
+        binds.append(self)
+        return real_enter(self)
+
+    monkeypatch.setattr(state.bind_run, "__enter__", counting_enter)
+    results: list[RunResult] = []
+    client = ScriptedChatClient(text_chunks=24)
+    agent = Agent(client=client, name="weather", instructions=INSTRUCTIONS, tools=[get_weather],
+                  middleware=llmops_middleware(make_runtime(), check_output=check_output,
+                                               on_result=results.append))
+    stream = agent.run("What's the weather in Oslo?", stream=True)
+    chunks = [update async for update in stream]
+    await stream.get_final_response()
+
+    assert len(chunks) > 24 and results[0].status == "ok"
+    if check_output is None:  # around call_next(), then once around MAF's buffered consumption
+        assert len(binds) == 2
+    else:  # and around every pull
+        assert len(binds) > 24
+    assert results[0].ttft_ms is not None
