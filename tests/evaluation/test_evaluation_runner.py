@@ -193,3 +193,13 @@ def test_configuration_errors_are_clear() -> None:
         EvaluationRunner([Fixed("a", 1.0), Fixed("a", 0.0)])
     with pytest.raises(TypeError, match="not an Evaluator"):
         Scored(object())  # type: ignore[arg-type]
+
+
+def test_gated_names_reads_the_current_gates_and_names() -> None:
+    """Read on every run: no set built when nothing gates, the current names when something does."""
+    assert EvaluationRunner([MustInclude()]).gated_names == frozenset()
+    gate = MustInclude(name="before")
+    runner = EvaluationRunner([Scored(gate, gate=True), MustInclude(name="other")])
+    assert runner.gated_names == frozenset({"before"})
+    gate.name = "after"
+    assert runner.gated_names == frozenset({"after"})

@@ -108,7 +108,12 @@ class EvaluationRunner:
 
     @property
     def gated_names(self) -> frozenset[str]:
-        return frozenset(s.name for s in self.scored if s.gate)
+        """The names of the evaluators whose verdict gates a run; read on every run, and usually
+        none gate: then no set is built (names are read afresh otherwise, an evaluator's may change)."""
+        for s in self.scored:
+            if s.gate:
+                return frozenset(s.name for s in self.scored if s.gate)
+        return _NONE_GATED
 
     @property
     def pending(self) -> int:
@@ -343,6 +348,7 @@ class EvaluationRunner:
 
 
 _HAS_TIMEOUT_CM = sys.version_info >= (3, 11)
+_NONE_GATED: frozenset[str] = frozenset()
 
 
 def _runs_inline(evaluator: object) -> bool:
