@@ -121,16 +121,19 @@ class FileAuditSink:
                 raise AuditSinkClosedError("FileAuditSink is closed; the record was not written")
             entry, line = link_encoded(self._chain, prepared, partition=partition, record_v2=record_v2)
             seq = entry["seq"]
-            day = max(utc_day(entry["audited_at"]), self._last_day)  # a clock stepping back keeps file order
-            self._last_day = day
+            day = utc_day(entry["audited_at"])
+            if day < self._last_day:  # a clock stepping back keeps file order
+                day = self._last_day
+            else:
+                self._last_day = day
             pending = self._pending
             pending.append((day, line, seq))
             if self._oldest is None:
                 self._oldest = time.monotonic()
             if len(pending) == 1 or len(pending) >= self._max_records:
                 self._cond.notify_all()
-        return AuditReceipt(sink=self.name, location=f"{self._day_file(day)}#seq={seq}",
-                            sequence=seq, record_hash=entry["hash"])
+        # positional: a frozen dataclass's keyword __init__ costs a visible share of an append
+        return AuditReceipt(self.name, f"{self._day_file(day)}#seq={seq}", seq, entry["hash"])
 
     def _day_file(self, day: str) -> str:
         """``<directory>/<day>.jsonl`` as text, built once a day rather than per record (a Path
