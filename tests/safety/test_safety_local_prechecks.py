@@ -156,7 +156,7 @@ def test_phrase_scan_finds_the_same_hits_either_way_it_finds_candidates(monkeypa
     default = scan_all()
     monkeypatch.setattr(terms, "_COMPRESS_MIN_TOKENS", 0)  # compress for every list
     assert scan_all() == default
-    monkeypatch.setattr(terms, "_COMPRESS_MIN_TOKENS", 10**9)  # the comprehension for every list
+    monkeypatch.setattr(terms, "_COMPRESS_MIN_TOKENS", 10**9)  # the per-position loop for every list
     assert scan_all() == default
     assert sum(map(bool, default)) > 500 and not all(default)
 

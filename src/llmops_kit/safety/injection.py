@@ -195,14 +195,19 @@ def _scan(text: str, rules: tuple[_Rule, ...]) -> list[str]:
     return found
 
 
+def _no_payload_run(cased: str) -> bool:
+    """True when ``cased`` cannot hold a base64 run. A run is 32+ non-space characters. Short texts
+    cannot hold one; on longer ones ``split`` and ``len`` in C answer first whether any word is that
+    long, which prompts' words almost never are: twice as fast as the regex pass (which tries every
+    position) on long texts, and on a prompt of 60 to 250 characters as fast warm and over a
+    microsecond faster with cold caches."""
+    return len(cased) < 32 or max(map(len, cased.split()), default=0) < 32
+
+
 def _decoded_payloads(cased: str) -> list[str]:
     """Base64 runs that decode to mostly printable text (binary keys and hashes do not)."""
     out: list[str] = []
-    # A run is 32+ non-space characters. Short texts cannot hold one; on longer ones ``split`` and
-    # ``len`` in C answer first whether any word is that long, which prompts' words almost never are:
-    # twice as fast as the regex pass (which tries every position) on long texts, and on a prompt of
-    # 60 to 250 characters as fast warm and over a microsecond faster with cold caches.
-    if len(cased) < 32 or max(map(len, cased.split()), default=0) < 32:
+    if _no_payload_run(cased):
         return out
     for i, m in enumerate(_B64_RUN.finditer(cased)):
         if i >= _MAX_B64_RUNS:
@@ -224,13 +229,26 @@ def detect_injection(folded: str, cased: str, *, document: bool = False) -> tupl
     """(attack findings, informational findings). Attacks block; the rest only flag."""
     if document:
         rules = _PROMPT_RULES + _DOCUMENT_RULES
-        attacks = _scan(folded, rules)
+        return _with_payloads(_scan(folded, rules), cased, rules)
+    found = prompt_injection(folded, cased)
+    return ([], []) if found is None else found
+
+
+def prompt_injection(folded: str, cased: str) -> tuple[list[str], list[str]] | None:
+    """``detect_injection(folded, cased)`` of a user prompt, or ``None`` when that is certain to be
+    empty before any rule runs: no rule's gate literal (on a short prompt) and no word long enough
+    for an encoded payload. Most prompts are such; the analyzer then builds no lists at all."""
+    if len(folded) <= _PROMPT_GATE_MAX_CHARS and _PROMPT_GATE.search(folded) is None:
+        if _no_payload_run(cased):
+            return None
+        attacks: list[str] = []  # no rule's gate literal: _scan would find nothing
     else:
-        rules = _PROMPT_RULES
-        if len(folded) <= _PROMPT_GATE_MAX_CHARS and _PROMPT_GATE.search(folded) is None:
-            attacks = []  # no rule's gate literal: _scan would find nothing
-        else:
-            attacks = _scan(folded, rules)
+        attacks = _scan(folded, _PROMPT_RULES)
+    return _with_payloads(attacks, cased, _PROMPT_RULES)
+
+
+def _with_payloads(attacks: list[str], cased: str, rules: tuple[_Rule, ...]) -> tuple[list[str], list[str]]:
+    """``attacks`` plus what ``rules`` find in decoded base64 payloads, and the informational findings."""
     info: list[str] = []
     for payload in _decoded_payloads(cased):
         hidden = _scan(payload, rules)

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Mapping, Sequence
+from time import perf_counter
 
 from llmops_kit.safety.base import HARM_CATEGORIES, SafetyStage, SafetyVerdict
-from llmops_kit.safety.injection import detect_injection
-from llmops_kit.safety.normalize import coerce_text, normalize_parts
+from llmops_kit.safety.injection import detect_injection, prompt_injection
+from llmops_kit.safety.normalize import coerce_text, fold_ascii, normalize_parts
 from llmops_kit.safety.pii import find_pii
 from llmops_kit.safety.terms import TermHit, TermMatcher, tokenize
 from llmops_kit.safety.verdicts import (
@@ -119,13 +119,13 @@ class LocalSafetyAnalyzer:
     ) -> SafetyVerdict:
         """Synchronous check (benchmarks, CLI). Never raises: an internal error yields an
         ``unavailable`` verdict that blocks, the safe default for a guard that could not look."""
-        started = time.perf_counter()
+        started = perf_counter()
         try:
             verdict = self._analyze(text, stage, documents)
         except Exception:  # a bug here must not take the request down
             logger.exception("local safety analyzer failed")
             verdict = unavailable_verdict(stage, ANALYZER_NAME, self.thresholds, fail_mode="closed")
-        verdict.latency_ms = (time.perf_counter() - started) * 1000.0
+        verdict.latency_ms = (perf_counter() - started) * 1000.0
         return verdict
 
     # -- internals ------------------------------------------------------------------------
@@ -141,11 +141,17 @@ class LocalSafetyAnalyzer:
     def _analyze(self, text: object, stage: SafetyStage, documents: Sequence[object]) -> SafetyVerdict:
         findings: list[str] = []
         blocks: list[str] = []
-        # An ASCII str is what coerce_text would return unchanged (it only replaces lone surrogates).
-        raw = text if type(text) is str and text.isascii() else coerce_text(text)
-        if len(raw) > self.max_scan_chars:
-            raw = self._window(raw, findings)
-        folded, cased, had_invisible, had_tags = normalize_parts(raw)
+        if type(text) is str and text.isascii() and len(text) <= self.max_scan_chars:
+            # The common case: what coerce_text returns unchanged (it only replaces lone surrogates),
+            # nothing to window, and no invisible or tag character to find.
+            raw = cased = text
+            folded = fold_ascii(text)
+            had_invisible = had_tags = False
+        else:
+            raw = coerce_text(text)
+            if len(raw) > self.max_scan_chars:
+                raw = self._window(raw, findings)
+            folded, cased, had_invisible, had_tags = normalize_parts(raw)
         hits = self._terms.scan(tokenize(folded))
         # One fresh result per category (callers may mutate them); with no phrase found every severity
         # is 0, and zero_categories has no severity map to build or read.
@@ -159,12 +165,9 @@ class LocalSafetyAnalyzer:
             if had_tags:
                 findings.append("jailbreak:ascii_smuggling")
                 blocks.append("prompt_injection")
-            attacks, info = detect_injection(folded, cased)
-            if attacks:
-                findings.extend(f"jailbreak:{a}" for a in attacks)
-                blocks.append("prompt_injection")
-            if info:
-                findings.extend(f"obfuscation:{i}" for i in info)
+            found = prompt_injection(folded, cased)
+            if found is not None:  # None: nothing to find, as in most prompts
+                self._add_prompt_findings(found, findings, blocks)
             if type(documents) is not tuple or documents:  # the empty default has nothing to scan
                 self._scan_documents(documents, findings, blocks)
         if had_invisible:
@@ -197,6 +200,16 @@ class LocalSafetyAnalyzer:
             ANALYZER_NAME,
             "evaluated",
         )
+
+    @staticmethod
+    def _add_prompt_findings(found: tuple[list[str], list[str]], findings: list[str], blocks: list[str]) -> None:
+        """The user prompt's injection findings, from ``prompt_injection``'s (attacks, info)."""
+        attacks, info = found
+        if attacks:
+            findings.extend(f"jailbreak:{a}" for a in attacks)
+            blocks.append("prompt_injection")
+        if info:
+            findings.extend(f"obfuscation:{i}" for i in info)
 
     @staticmethod
     def _severities(hits: list[TermHit]) -> dict[str, int]:

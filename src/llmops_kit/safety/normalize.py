@@ -134,20 +134,26 @@ def normalize_parts(text: str) -> tuple[str, str, bool, bool]:
     ``(text, cased, had_invisible, had_tags)``: the analyzer's hot path skips coercing twice and
     building the frozen dataclass (together about half a microsecond on a short text)."""
     if text.isascii():
-        # Every invisible and tag character is non-ASCII, and NFKC maps ASCII to itself, so those
-        # three passes cannot change an ASCII text; nor can any quote but the backtick.
-        cased = text
-        folded = text.casefold()
-        if "`" in folded:
-            folded = folded.replace("`", "'")
-        had_invisible = had_tags = False
-    else:
-        cased, had_invisible, had_tags = _unicode_clean(text)
-        folded = cased.casefold()
-        for old, new in _QUOTES:  # str.replace is far faster than str.translate on megabytes
-            if old in folded:
-                folded = folded.replace(old, new)
+        return fold_ascii(text), text, False, False
+    cased, had_invisible, had_tags = _unicode_clean(text)
+    folded = cased.casefold()
+    for old, new in _QUOTES:  # str.replace is far faster than str.translate on megabytes
+        if old in folded:
+            folded = folded.replace(old, new)
     return _undo_leet_and_stretch(folded), cased, had_invisible, had_tags
+
+
+def fold_ascii(text: str) -> str:
+    """The casefolded text of :func:`normalize_parts` for an ASCII ``text``, whose cased text is
+    ``text`` itself and which holds no invisible or tag character: the analyzer's common case
+    asks for this one string, without the tuple.
+
+    Every invisible and tag character is non-ASCII, and NFKC maps ASCII to itself, so those three
+    passes cannot change an ASCII text; nor can any quote but the backtick."""
+    folded = text.casefold()
+    if "`" in folded:
+        folded = folded.replace("`", "'")
+    return _undo_leet_and_stretch(folded)
 
 
 def _unicode_clean(text: str) -> tuple[str, bool, bool]:
