@@ -119,7 +119,7 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
             # consumption scope: bind the run once for it, and time each model call's first
             # chunk with a plain update transform. A per-pull context manager would cost
             # ~4 µs per streamed chunk (MAF then enters its own through an ExitStack).
-            context.stream_consumption_context_manager_factories.append(hooks.bind_run)
+            context.stream_consumption_context_manager_factories.append(hooks.bind_consumption)
             context.stream_transform_hooks.append(hooks.on_update)
         else:  # updates flow to the caller as they come: re-bind the run around each pull
             stream.with_pull_context_manager(hooks.bind)
@@ -308,7 +308,7 @@ class _StreamHooks:
         pull = self.pull
         return pull if pull is not None else contextlib.nullcontext()
 
-    def bind_run(self) -> Any:
+    def bind_consumption(self) -> Any:
         """Consumption context manager (buffered streams): binds the run for the whole pull."""
         state = self.state
         return bind_run(state) if state is not None else contextlib.nullcontext()

@@ -3,9 +3,10 @@
 MAF gives chat and function middleware no handle on the agent run they belong to, so the
 agent middleware publishes a :class:`RunState` in a context variable. For ``stream=False``
 it is set and reset around ``call_next()``; for ``stream=True`` the model calls happen
-while the caller pulls the stream, so it is re-bound around every pull by a
-``ResponseStream`` pull context manager. Both bind and reset happen in the same
-synchronous block, so nothing leaks into the caller's context after a run.
+while the stream is pulled: a buffered stream (output check on) is pulled to its end inside
+one consumption scope, which binds it once; an unbuffered one is re-bound around every pull
+by a ``ResponseStream`` pull context manager. Bind and reset always happen in the same
+block, so nothing leaks into the caller's context after a run.
 """
 
 from __future__ import annotations
@@ -124,9 +125,9 @@ class bind_run:  # lower case: used like the function it replaced, ``with bind_r
 
 
 class bind_pull(bind_run):
-    """:class:`bind_run` for the pulls of a ``stream=True`` run (one instance, reused by every
-    pull): the pull that brings a model call's first chunk also times it, so no per-update
-    transform hook is needed for the ``time_to_first_chunk`` of each call."""
+    """:class:`bind_run` for the pulls of an unbuffered ``stream=True`` run (one instance, reused
+    by every pull): the pull that brings a model call's first chunk also times it, so no
+    per-update transform is needed for the ``time_to_first_chunk`` of each call there."""
 
     __slots__ = ()
 

@@ -163,7 +163,7 @@ async def main(runs: int) -> None:
     meter = OwnTime()
     meter.wrap(LLMOpsAgentMiddleware)
     meter.wrap(LLMOpsChatMiddleware)
-    for cls, names in ((_StreamHooks, ("on_final", "on_cleanup", "bind", "bind_run", "on_update")),
+    for cls, names in ((_StreamHooks, ("on_final", "on_cleanup", "bind", "bind_consumption", "on_update")),
                        (bind_run, ("__enter__", "__exit__")), (bind_pull, ("__exit__",)),
                        (_CallStreamHooks, ("on_final", "on_cleanup"))):
         for name in names:

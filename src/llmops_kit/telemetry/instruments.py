@@ -148,9 +148,9 @@ class Telemetry:
             self.cost.add_key(cost_usd, series[1])
 
     def record_first_chunks(self, calls: Iterable[ModelCallRecord], operation: str = sc.OP_CHAT) -> None:
-        """``time_to_first_chunk`` of a run's streamed model calls, recorded together when the run
-        ends rather than one by one inside it: back to back, the SDK's histogram path costs about
-        half of what it does between a run's other work (per call: ~8 instead of ~16 µs)."""
+        """``time_to_first_chunk`` of a run's streamed model calls, recorded when the run ends rather
+        than in each call's stream hook, inside MAF's stream finalization, where a point measured
+        ~16 µs against ~9 µs here (no exemplar taken from the call's span, warmer caches)."""
         for call in calls:
             if call.ttft_s is not None:
                 attrs = self._call_series_of(operation, call.provider, call.model, call.agent_name)[0]
