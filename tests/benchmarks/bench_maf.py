@@ -3,8 +3,8 @@
 Run: ``.venv/bin/python tests/benchmarks/bench_maf.py [--runs 200] [--rounds 7]``. Not collected
 by pytest (timing lives here only).
 
-The same scripted agent (one tool call -> two model calls per run) is run three ways,
-interleaved round by round in one process so machine noise hits all three alike:
+The same scripted agent (one tool call -> two model calls per run) is run five ways,
+interleaved round by round in one process so machine noise hits them all alike:
 
 * ``bare``       - MAF instrumentation off (``enable_instrumentation = False``), no middleware;
 * ``maf-otel``   - MAF's own instrumentation on: ``invoke_agent``/``chat``/``execute_tool`` spans and
@@ -29,8 +29,10 @@ trips, which moved the ratio by ±10% between identical runs. Each batch still p
 young-generation collections its own garbage triggers (MAF's middleware pipeline leaves ~100
 objects in reference cycles per run, for example); full collections, whose cost depends on
 the host application's heap rather than on the code measured, are left out for every variant
-alike. ``--stream-chunks N`` makes the scripted model stream its answers in about N chunks
-(real providers send one per token or so; the default fixture sends two).
+alike. Every run asks about a different city (``next_query``), so per-text caches help a
+benchmark run no more than a production one. ``--stream-chunks N`` makes the scripted model
+stream its answers in about N chunks (real providers send one per token or so; the default
+fixture sends two).
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def _city_names() -> list[str]:
 #: A different city in each run's question (so a different answer too), cycling through more names than
 #: any per-text cache holds (the PII scan's keeps 128 texts, the evaluators' topic variants 512): real
 #: traffic differs from request to request, and such caches must not help a benchmark run more than
-#: they help a production one. One name repeated in every run made the stack look ~30 µs cheaper.
+#: they help a production one. One name repeated in every run made the stack look ~20 µs cheaper.
 _QUERIES = itertools.cycle([QUERY.format(city=name) for name in _city_names()])
 
 
