@@ -142,6 +142,23 @@ def test_pii_prechecks_and_cache_change_no_result(text: str) -> None:
     assert pii.find_pii(text) == expected
 
 
+def test_pii_digit_count_gate_changes_no_result() -> None:
+    """A rule whose matches hold at least N digits is skipped on an ASCII text with fewer: checked
+    against the reference without any pre-check on texts built around those thresholds."""
+    import random
+
+    rng = random.Random(20261124)
+    pieces = ["10.0.0.1", "1.2.3.4", "+1 415 555 0134", "+44 20 7946", "(415) 555-0134", "555-0134",
+              "123-45-6789", "123 45 678", "4111 1111 1111 1111", "4222222222222", "4111-1111-111",
+              "DE89 3704 0044 0532 0130 00",
+              "11C", "7", "42", "2026-11-24", "v1.2.3", "+", "-", ".", "(", ")", " ", "word", "Kakaka:", "x1"]
+    for _ in range(3000):
+        text = " ".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        if rng.random() < 0.3:  # digits glued to separators and letters, across piece boundaries
+            text = text.replace(" ", rng.choice(["", "-", ".", " "]))
+        assert pii._find(text) == _find_without_prechecks(text), text
+
+
 def test_pii_large_text_is_not_cached() -> None:
     text = "x " * pii._CACHE_MAX_CHARS + " a.b@example.com"
     pii._find_cached.cache_clear()

@@ -111,6 +111,10 @@ class _Rule:
     # number pattern below has such a pair) - skipping it then changes no result.
     needs_any: tuple[str, ...] = ()
     needs_digits: bool = False
+    # The fewest digits a reported match holds (its pattern or validator requires them): an ASCII
+    # text with fewer digits in all cannot yield one, so the rule is skipped (answers quoting a
+    # temperature or a price hold a digit pair, rarely thirteen digits).
+    min_digits: int = 0
     # For case-insensitive patterns: lowercase literals one of which every match holds, checked
     # only on ASCII texts, where ``(?i)`` is plain ASCII case folding and ``text.lower()`` shows
     # what it would match (elsewhere "ı" and "ſ" also match "i" and "s"; those texts skip this).
@@ -196,18 +200,20 @@ _RULES: tuple[_Rule, ...] = (
         needs_match=(re.compile(r"[A-Z]{2}\d\d"),),
     ),
     _Rule("credit_card", re.compile(r"(?<![\d\-])\d(?:[ \-]?\d){12,18}(?![\d\-]?\d)"), _card_ok, rescan=True,
-          needs_digits=True, needs_match=(re.compile(r"\d(?:[ \-]?\d){12}"),)),
+          needs_digits=True, needs_match=(re.compile(r"\d(?:[ \-]?\d){12}"),), min_digits=13),
     _Rule(
         "us_ssn",
         re.compile(r"(?<![\d\-])(?!000|666|9\d\d)\d{3}([\- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d\-]?\d)"),
         needs_digits=True,
         needs_match=(re.compile(r"\d{3}[\- ]\d{2}[\- ]\d{4}"),),
+        min_digits=9,
     ),
     _Rule(
         "ipv4",
         re.compile(rf"(?<![\d.])(?:{_OCTET}\.){{3}}{_OCTET}(?!\.?\d)"),
         needs_digits=True,
         needs_match=(re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d"),),
+        min_digits=4,
     ),
     _Rule(
         "phone",
@@ -219,6 +225,7 @@ _RULES: tuple[_Rule, ...] = (
         rescan=True,
         needs_digits=True,
         needs_match=(re.compile(r"\+\d"), re.compile(r"\d{3}[.\-]\d{4}")),  # one per alternative
+        min_digits=7,  # _phone_ok
     ),
 )
 
@@ -254,6 +261,7 @@ def _spans(rule: _Rule, text: str) -> list[tuple[int, int]]:
 #: scan the same query and response, so the second scan of a run is a dictionary hit.
 _CACHE_MAX_CHARS = 16_384
 _DIGIT_PAIR = re.compile(r"\d[ .\-]?\d")
+_WITHOUT_DIGITS = str.maketrans("", "", "0123456789")
 
 
 def _holds_any(text: str, literals: tuple[str, ...]) -> bool:
@@ -280,6 +288,7 @@ def _find_cached(text: str) -> tuple[PiiMatch, ...]:
 
 def _find(text: str) -> list[PiiMatch]:
     has_digits: bool | None = None
+    digit_count: int | None = None
     lowered: str | None = None  # ``text.lower()`` of an ASCII text, made on first need
     candidates: list[tuple[int, int, int, str]] = []
     for order, rule in enumerate(_RULES):
@@ -290,6 +299,11 @@ def _find(text: str) -> list[PiiMatch]:
                 has_digits = _DIGIT_PAIR.search(text) is not None
             if not has_digits:
                 continue
+            if rule.min_digits > 2 and text.isascii():  # on ASCII text ``\d`` is [0-9]: count those
+                if digit_count is None:
+                    digit_count = len(text) - len(text.translate(_WITHOUT_DIGITS))
+                if digit_count < rule.min_digits:
+                    continue
         if rule.needs_any_ascii_ci and text.isascii():
             if lowered is None:
                 lowered = text.lower()
