@@ -106,8 +106,9 @@ class LLMOpsChatMiddleware(ChatMiddleware):
             return
 
         if state is not None:
-            # the run's pull context manager times this call's first chunk (``bind_pull`` in state):
-            # a transform hook on every model call's stream costs MAF ~150 µs
+            # the run's stream times this call's first chunk (the update transform of a buffered
+            # run, ``bind_pull`` of an unbuffered one): a transform hook on every model call's
+            # stream costs MAF ~150 µs
             state.current_call = call
         else:
             def first_chunk(update: Any) -> None:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import Span
 
 from llmops_kit.telemetry import semconv as sc
-from llmops_kit.telemetry.instruments import identity_attributes
+from llmops_kit.telemetry.instruments import identity_attributes, input_verdict_attributes
 
 if TYPE_CHECKING:
     from llmops_kit.results import RunResult
@@ -118,11 +118,5 @@ def _identity(state: RunState) -> dict[str, Any]:
     attrs = identity_attributes(state.ctx, state.workflow)
     verdict = state.admission.input_verdict if state.admission is not None else None
     if verdict is not None:
-        attrs[sc.LLMOPS_SAFETY_INPUT_ACTION] = verdict.action
-        attrs[sc.LLMOPS_SAFETY_ANALYZER] = verdict.analyzer
-        attrs[sc.LLMOPS_SAFETY_STATUS] = verdict.status
-        if verdict.findings:  # e.g. PII flagged in an input that was let through
-            attrs[sc.LLMOPS_SAFETY_FINDINGS] = list(verdict.findings)[:20]
-            if "fail_open" in verdict.findings:
-                attrs[sc.LLMOPS_SAFETY_FAIL_OPEN] = True
+        attrs.update(input_verdict_attributes(verdict))
     return attrs

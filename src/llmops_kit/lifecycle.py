@@ -25,6 +25,7 @@ from llmops_kit.evaluation.base import EvalContext, EvalResult
 from llmops_kit.results import RunResult
 from llmops_kit.safety.base import SafetyVerdict
 from llmops_kit.telemetry import semconv as sc
+from llmops_kit.telemetry.instruments import input_verdict_attributes
 from llmops_kit.usage import TokenUsage
 
 if TYPE_CHECKING:
@@ -208,16 +209,8 @@ class RunGovernor:
         only once a run is refused writes them itself)."""
         if not span.is_recording():
             return
-        attrs: dict[str, Any] = {}
         v = admission.input_verdict
-        if v is not None:
-            attrs[sc.LLMOPS_SAFETY_INPUT_ACTION] = v.action
-            attrs[sc.LLMOPS_SAFETY_ANALYZER] = v.analyzer
-            attrs[sc.LLMOPS_SAFETY_STATUS] = v.status
-            if v.findings:
-                attrs[sc.LLMOPS_SAFETY_FINDINGS] = list(v.findings)[:20]
-            if "fail_open" in v.findings:
-                attrs[sc.LLMOPS_SAFETY_FAIL_OPEN] = True
+        attrs = input_verdict_attributes(v) if v is not None else {}
         r = admission.reservation
         if r is not None:
             attrs[sc.LLMOPS_BUDGET_DECISION] = "granted" if r.granted else "denied"

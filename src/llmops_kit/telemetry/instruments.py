@@ -21,6 +21,7 @@ from llmops_kit.usage import TokenUsage
 
 if TYPE_CHECKING:
     from llmops_kit.agent import ModelCallRecord, RunContext
+    from llmops_kit.safety.base import SafetyVerdict
 
 Redactor = Callable[[str], str]
 
@@ -295,6 +296,21 @@ def identity_attributes(ctx: RunContext, workflow: Any = None) -> dict[str, Any]
     if workflow is not None:
         attrs[sc.LLMOPS_WORKFLOW_RUN_ID] = workflow.run_id
         attrs[sc.LLMOPS_WORKFLOW_NAME] = workflow.name
+    return attrs
+
+
+def input_verdict_attributes(verdict: SafetyVerdict) -> dict[str, Any]:
+    """A run's input safety verdict as span attributes: action, analyzer, status and findings. One
+    definition for the run span ``RunGovernor`` annotates and MAF's ``invoke_agent``."""
+    attrs: dict[str, Any] = {
+        sc.LLMOPS_SAFETY_INPUT_ACTION: verdict.action,
+        sc.LLMOPS_SAFETY_ANALYZER: verdict.analyzer,
+        sc.LLMOPS_SAFETY_STATUS: verdict.status,
+    }
+    if verdict.findings:  # e.g. PII flagged in an input that was let through
+        attrs[sc.LLMOPS_SAFETY_FINDINGS] = list(verdict.findings)[:20]
+        if "fail_open" in verdict.findings:
+            attrs[sc.LLMOPS_SAFETY_FAIL_OPEN] = True
     return attrs
 
 
