@@ -44,6 +44,7 @@ from llmops_kit.safety.base import SafetyVerdict
 from llmops_kit.telemetry import semconv as sc
 from llmops_kit.telemetry.instruments import identity_attributes
 from llmops_kit_agent_framework import invoke_span, tool_calls
+from llmops_kit_agent_framework.pipeline_cycle import caller_frame, release_pipeline_cycle
 from llmops_kit_agent_framework.responses import agent_reply, agent_stream, messages_text, stream_error
 from llmops_kit_agent_framework.runtime_ref import RuntimeRef
 from llmops_kit_agent_framework.state import RunState, bind_pull, bind_run, current_identity
@@ -68,6 +69,12 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
         self._on_result = on_result
 
     async def process(self, context: AgentContext, call_next: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await self._process(context, call_next)
+        finally:
+            release_pipeline_cycle(caller_frame())  # MAF's pipeline run: freed by refcount, not the GC
+
+    async def _process(self, context: AgentContext, call_next: Callable[[], Awaitable[None]]) -> None:
         runtime = self._ref.get()
         governor = self._ref.governor()
         state = self._open_run(context, runtime)

@@ -38,6 +38,7 @@ from llmops_kit.runtime import Runtime
 from llmops_kit.telemetry import semconv as sc
 from llmops_kit.usage import TokenUsage
 from llmops_kit_agent_framework import invoke_span, tool_calls
+from llmops_kit_agent_framework.pipeline_cycle import caller_frame, release_pipeline_cycle
 from llmops_kit_agent_framework.responses import chat_reply, chat_stream, stream_error
 from llmops_kit_agent_framework.runtime_ref import RuntimeRef
 from llmops_kit_agent_framework.state import RunState, current_identity, current_run
@@ -79,6 +80,12 @@ class LLMOpsChatMiddleware(ChatMiddleware):
         self.tools = ToolGate(runtime, tool_policy)
 
     async def process(self, context: ChatContext, call_next: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await self._process(context, call_next)
+        finally:
+            release_pipeline_cycle(caller_frame())  # MAF's pipeline run: freed by refcount, not the GC
+
+    async def _process(self, context: ChatContext, call_next: Callable[[], Awaitable[None]]) -> None:
         runtime = self._ref.get()
         state = current_run()
         model = _model_of(context, runtime)
