@@ -110,3 +110,48 @@ def test_output_bound_uses_request_then_cap_then_model_limit() -> None:
     assert bound_output_tokens(table, "gpt-4o", None, 1024) == 1024
     assert bound_output_tokens(table, "gpt-4o", 999_999_999, 1024) == 16_384  # gpt-4o max output
     assert bound_output_tokens(table, "unknown-model", None, 1024) == 1024
+
+
+def _decimal_cost(price: ModelPrice, usage: TokenUsage) -> int:
+    """The cost arithmetic spelled out in Decimals: the reference the table's integer rates must equal."""
+    import math
+    from decimal import Decimal
+
+    def rate(value: float | None) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+    p_in = rate(price.input_usd_per_mtok)
+    assert p_in is not None
+    p_out = rate(price.output_usd_per_mtok) or Decimal(0)
+    p_cached = rate(price.cached_input_usd_per_mtok) or p_in
+    p_create = rate(price.cache_creation_usd_per_mtok) or p_in
+    p_reason = rate(price.reasoning_usd_per_mtok)
+    cache_read = max(0, min(usage.cache_read_input_tokens, usage.input_tokens))
+    cache_create = max(0, min(usage.cache_creation_input_tokens, usage.input_tokens - cache_read))
+    total = max(0, usage.input_tokens - cache_read - cache_create) * p_in + cache_read * p_cached \
+        + cache_create * p_create
+    output = max(0, usage.output_tokens)
+    if p_reason is not None:
+        reasoning = max(0, min(usage.reasoning_tokens, output))
+        total += (output - reasoning) * p_out + reasoning * p_reason
+    else:
+        total += output * p_out
+    return math.ceil(total)
+
+
+def test_cost_equals_decimal_arithmetic_for_every_packaged_price_and_odd_rates() -> None:
+    import random
+
+    rng = random.Random(7)
+    odd = {f"odd{i}": {"input": round(rng.uniform(0, 90), rng.randint(0, 7)),
+                       "output": round(rng.uniform(0, 300), rng.randint(0, 7)),
+                       "cached_input": rng.choice([None, 0, round(rng.uniform(0, 5), 6)]),
+                       "reasoning": rng.choice([None, round(rng.uniform(0, 50), 3)])} for i in range(200)}
+    table = PriceTable.load(overrides=odd)
+    models = [*table.models(), *odd]
+    for _ in range(20_000):
+        model = rng.choice(models)
+        tokens = [rng.choice([0, 1, 7, rng.randint(0, 10**6), rng.randint(0, 10**12)]) for _ in range(5)]
+        usage = TokenUsage(tokens[0], tokens[1], cache_read_input_tokens=tokens[2],
+                           cache_creation_input_tokens=tokens[3], reasoning_tokens=tokens[4])
+        assert table.cost_micro_usd(model, usage) == _decimal_cost(table.price_for(model), usage), (model, usage)

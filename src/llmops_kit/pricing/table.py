@@ -106,22 +106,32 @@ _RESOLVED_MAX = 4096
 
 
 class _Rates(NamedTuple):
-    """A price's rates as exact Decimals (micro-USD per token = USD per 1M tokens)."""
+    """A price's per-token rates (micro-USD per token = USD per 1M tokens) as exact integers over
+    one common ``denominator``.
 
-    input: Decimal
-    output: Decimal
-    cached_input: Decimal
-    cache_creation: Decimal
-    reasoning: Decimal | None
+    The rates come from the table as decimal numbers (``Decimal(str(rate))``); scaled to one
+    denominator they price a model call with a few integer products and one ceiling division -
+    the same exact figure Decimal arithmetic gives, for a fifth of the cost (every model call is
+    priced at least once on the request path).
+    """
+
+    input: int
+    output: int
+    cached_input: int
+    cache_creation: int
+    reasoning: int | None
+    denominator: int
 
     @classmethod
     def of(cls, price: ModelPrice) -> _Rates:
         p_in = _mtok(price.input_usd_per_mtok)
         assert p_in is not None  # ModelPrice requires an input rate
-        return cls(p_in, _mtok(price.output_usd_per_mtok) or Decimal(0),
-                   _mtok(price.cached_input_usd_per_mtok) or p_in,
-                   _mtok(price.cache_creation_usd_per_mtok) or p_in,
-                   _mtok(price.reasoning_usd_per_mtok))
+        exact = (p_in, _mtok(price.output_usd_per_mtok) or Decimal(0), _mtok(price.cached_input_usd_per_mtok) or p_in,
+                 _mtok(price.cache_creation_usd_per_mtok) or p_in, _mtok(price.reasoning_usd_per_mtok))
+        ratios = [rate.as_integer_ratio() if rate is not None else None for rate in exact]
+        denominator = math.lcm(*(r[1] for r in ratios if r is not None))
+        scaled = [None if r is None else r[0] * (denominator // r[1]) for r in ratios]
+        return cls(scaled[0], scaled[1], scaled[2], scaled[3], scaled[4], denominator)  # type: ignore[arg-type]
 
 
 class PriceTable:
@@ -145,9 +155,9 @@ class PriceTable:
         self._unknown = unknown
         self._default = default_price
         self.table_version = table_version
-        # model name -> (price, its per-token rates as Decimals): every model call prices its
-        # usage several times (estimate, settle, metrics), and name resolution plus five
-        # Decimal conversions cost more than the arithmetic. The table is immutable once built.
+        # model name -> (price, its exact per-token rates): every model call prices its usage
+        # several times (estimate, settle, metrics), and name resolution plus five Decimal
+        # conversions cost more than the arithmetic. The table is immutable once built.
         self._resolved: dict[str, tuple[ModelPrice, _Rates]] = {}
 
     @classmethod
@@ -244,7 +254,7 @@ class PriceTable:
         if none), cache writes at the cache-creation rate (input rate if none). Output
         includes reasoning tokens at the output rate, unless a reasoning rate exists.
         """
-        p_in, p_out, p_cached, p_create, p_reason = self._resolve(model)[1]
+        p_in, p_out, p_cached, p_create, p_reason, denominator = self._resolve(model)[1]
         cache_read = max(0, min(usage.cache_read_input_tokens, usage.input_tokens))
         cache_create = max(0, min(usage.cache_creation_input_tokens, usage.input_tokens - cache_read))
         uncached = max(0, usage.input_tokens - cache_read - cache_create)
@@ -255,7 +265,7 @@ class PriceTable:
             total += (output - reasoning) * p_out + reasoning * p_reason
         else:
             total += output * p_out
-        return math.ceil(total)
+        return -(-total // denominator)  # exact ceiling of total / denominator
 
     def cost_usd(self, model: str, usage: TokenUsage) -> float:
         return self.cost_micro_usd(model, usage) / 1_000_000
