@@ -22,6 +22,19 @@ what llmops adds to what MAF's instrumentation adds (target: <= 1.0). Both ``str
 and ``stream=True`` runs are measured. On a shared, busy machine wall-clock medians swing by
 ±30%; ``--clock cpu --stat min`` (process CPU time, best batch) is far steadier for A/B work.
 
+Telemetry goes through SDK tracer, meter and logger providers, measured two ways (``--export``):
+
+* ``drop``  - every span and log record is produced, batched and handed to an exporter that
+              drops it: the cost of *making* the telemetry, the strictest comparison for us;
+* ``jsonl`` - the embedded defaults' JSONL span and log exporters write it to files, as an
+              application with telemetry on pays for it (MAF's spans are four per run with a
+              dozen attributes each; the stack writes its decisions on them and sends one
+              evaluation event, so exporting costs MAF's instrumentation more than it costs us).
+
+Each batch ends by flushing the span and log processors and the audit sink inside the timed
+part, so every variant pays for the export and audit work its own runs caused (their
+background threads would otherwise do it during whichever variant runs next).
+
 Every batch starts from a collected heap (``gc.collect()`` outside the timed part). Without
 it a batch pays for the garbage the *previous* variant's batch left behind: a full collection
 of this process's heap (~20 ms) lands on whichever variant happens to run when the threshold
@@ -41,6 +54,7 @@ import argparse
 import asyncio
 import gc
 import itertools
+import shutil
 import statistics
 import sys
 import tempfile
@@ -54,7 +68,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "integrations")]
 
 from agent_framework import Agent, AgentContext, AgentMiddleware, ChatContext, ChatMiddleware  # noqa: E402
 from agent_framework.observability import OBSERVABILITY_SETTINGS  # noqa: E402
-from opentelemetry import metrics, trace  # noqa: E402
+from opentelemetry import _logs, metrics, trace  # noqa: E402
+from opentelemetry.sdk._logs import LoggerProvider  # noqa: E402
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult  # noqa: E402
 from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
@@ -64,6 +80,7 @@ from rich.table import Table  # noqa: E402
 
 from llmops_kit.config import Settings  # noqa: E402
 from llmops_kit.runtime import build_runtime  # noqa: E402
+from llmops_kit.telemetry.jsonl import JsonlLogExporter, JsonlSpanExporter  # noqa: E402
 from llmops_kit_agent_framework import llmops_middleware  # noqa: E402
 from llmops_kit_agent_framework.testing import ScriptedChatClient, get_weather  # noqa: E402
 
@@ -96,7 +113,7 @@ def next_query() -> str:
 
 
 class DropExporter(SpanExporter):
-    """Counts and drops spans: the export cost is the same for every variant, so leave it out."""
+    """Counts and drops spans (the breakdown benchmark's exporter: it measures our own code only)."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -104,6 +121,39 @@ class DropExporter(SpanExporter):
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
         self.count += len(spans)
         return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+
+class SwitchableSpanExporter(SpanExporter):
+    """Writes spans as JSONL (the embedded default) or drops them, per measurement pass."""
+
+    def __init__(self, directory: Path) -> None:
+        self.jsonl = JsonlSpanExporter(directory)
+        self.write = False
+        self.count = 0
+
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        self.count += len(spans)
+        return self.jsonl.export(spans) if self.write else SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+
+class SwitchableLogExporter(LogRecordExporter):
+    """Writes log records as JSONL (the embedded default) or drops them, per measurement pass."""
+
+    def __init__(self, directory: Path) -> None:
+        self.jsonl = JsonlLogExporter(directory)
+        self.write = False
+
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        return self.jsonl.export(batch) if self.write else LogRecordExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
 
     def shutdown(self) -> None:
         return None
@@ -124,8 +174,10 @@ class PassThroughChatMiddleware(ChatMiddleware):
 
 
 async def one_batch(agent: Agent, runs: int, stream: bool, instrumented: bool,
-                    clock: Any = time.perf_counter, *, collect: bool = False) -> float:
-    """Seconds per run over ``runs`` sequential runs; ``collect``: start from a collected heap."""
+                    clock: Any = time.perf_counter, *, collect: bool = False,
+                    settle: Callable[[], Awaitable[None]] | None = None) -> float:
+    """Seconds per run over ``runs`` sequential runs; ``collect``: start from a collected heap;
+    ``settle``: awaited inside the timed part after the runs (flush what they left to background threads)."""
     OBSERVABILITY_SETTINGS.enable_instrumentation = instrumented
     if collect:
         gc.collect()
@@ -138,65 +190,104 @@ async def one_batch(agent: Agent, runs: int, stream: bool, instrumented: bool,
             await s.get_final_response()
         else:
             await agent.run(next_query())
+    if settle is not None:
+        await settle()
     return (clock() - start) / runs
 
 
-async def main(runs: int, rounds: int, clock_name: str = "wall", stat: str = "median", chunks: int = 2) -> None:
+def paired_ratio(samples: dict[str, list[float]], variant: str) -> float:
+    """Median over rounds of (variant - maf-otel) / (maf-otel - bare) within the same round.
+
+    The variants of one round run back to back, so a slow stretch of the machine inflates all
+    of them alike; a ratio per round cancels it, where the ratio of each variant's best batch
+    (the column before) compares batches from different moments.
+    """
+    ratios = [(ours - maf) / (maf - bare) for bare, maf, ours in
+              zip(samples["bare"], samples["maf-otel"], samples[variant], strict=True) if maf > bare]
+    return statistics.median(ratios) if ratios else float("inf")
+
+
+async def main(runs: int, rounds: int, clock_name: str = "wall", stat: str = "median", chunks: int = 2,
+               exports: Sequence[str] = ("drop", "jsonl")) -> None:
     clock = time.perf_counter if clock_name == "wall" else time.process_time
     reduce = statistics.median if stat == "median" else min
-    exporter = DropExporter()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-maf-"))
+    span_exporter, log_exporter = SwitchableSpanExporter(tmp / "telemetry"), SwitchableLogExporter(tmp / "telemetry")
     tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=100_000))
+    tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter, max_queue_size=100_000))
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter, max_queue_size=100_000))
     trace.set_tracer_provider(tracer_provider)  # a benchmark is an application: it may install providers
     metrics.set_meter_provider(meter_provider)
+    _logs.set_logger_provider(logger_provider)
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-maf-"))
     settings = Settings.load(env_file=None, data_dir=tmp)  # embedded defaults: sqlite budget, file audit
-    runtime = build_runtime(settings, tracer_provider=tracer_provider, meter_provider=meter_provider)
+    providers = {"tracer_provider": tracer_provider, "meter_provider": meter_provider,
+                 "logger_provider": logger_provider}
+    runtime = build_runtime(settings, **providers)
     metered = build_runtime(Settings.load(env_file=None, data_dir=tmp / "metered", daily_token_budget=10**12),
-                            tracer_provider=tracer_provider, meter_provider=meter_provider)
+                            **providers)
+
+    def settle_with(audited: Any = None) -> Callable[[], Awaitable[None]]:
+        async def settle() -> None:
+            tracer_provider.force_flush()
+            logger_provider.force_flush()
+            if audited is not None:
+                await audited.audit.flush()
+        return settle
+
     agents = {
-        "bare": (Agent(client=ScriptedChatClient(text_chunks=chunks), name="w", tools=[get_weather]), False),
-        "maf-otel": (Agent(client=ScriptedChatClient(text_chunks=chunks), name="w", tools=[get_weather]), True),
+        "bare": (Agent(client=ScriptedChatClient(text_chunks=chunks), name="w", tools=[get_weather]), False,
+                 settle_with()),
+        "maf-otel": (Agent(client=ScriptedChatClient(text_chunks=chunks), name="w", tools=[get_weather]), True,
+                     settle_with()),
         "no-op mw": (Agent(client=ScriptedChatClient(text_chunks=chunks), name="w", tools=[get_weather],
-                           middleware=[PassThroughAgentMiddleware(), PassThroughChatMiddleware()]), True),
+                           middleware=[PassThroughAgentMiddleware(), PassThroughChatMiddleware()]), True,
+                     settle_with()),
         "llmops": (Agent(client=ScriptedChatClient(text_chunks=chunks), name="w", tools=[get_weather],
-                         middleware=llmops_middleware(runtime)), True),
+                         middleware=llmops_middleware(runtime)), True, settle_with(runtime)),
         "+budget": (Agent(client=ScriptedChatClient(text_chunks=chunks), name="w", tools=[get_weather],
-                          middleware=llmops_middleware(metered)), True),
+                          middleware=llmops_middleware(metered)), True, settle_with(metered)),
     }
-    console = Console(width=150)
+    console = Console(width=160)
     table = Table(title=f"MAF run overhead ({runs} runs x {rounds} rounds per cell, {stat} µs/run, "
                         f"{clock_name} clock, answers streamed in {chunks} chunks)")
-    for column in ("mode", "bare", "maf-otel", "llmops", "+budget", "MAF otel adds", "llmops adds",
-                   "of which MAF hosting 2 mw", "ratio llmops/MAF", "ratio +budget/MAF"):
+    for column in ("mode", "telemetry", "bare", "maf-otel", "llmops", "+budget", "MAF otel adds", "llmops adds",
+                   "of which MAF hosting 2 mw", "ratio llmops/MAF", "per-round ratio (median)", "ratio +budget/MAF"):
         table.add_column(column, justify="right")
     try:
-        for stream in (False, True):
-            samples: dict[str, list[float]] = {name: [] for name in agents}
-            for agent, instrumented in agents.values():  # warm-up (imports, first-call caches)
-                await one_batch(agent, max(10, runs // 10), stream, instrumented)
-            for _ in range(rounds):
-                for name, (agent, instrumented) in agents.items():
-                    samples[name].append(await one_batch(agent, runs, stream, instrumented, clock, collect=True))
-            med = {name: reduce(values) * 1e6 for name, values in samples.items()}
-            maf_adds = med["maf-otel"] - med["bare"]
-            ours_adds = med["llmops"] - med["maf-otel"]
-            budget_adds = med["+budget"] - med["maf-otel"]
-            ratio = ours_adds / maf_adds if maf_adds > 0 else float("inf")
-            budget_ratio = budget_adds / maf_adds if maf_adds > 0 else float("inf")
-            hosting = med["no-op mw"] - med["maf-otel"]
-            table.add_row("stream" if stream else "sync", f"{med['bare']:.0f}", f"{med['maf-otel']:.0f}",
-                          f"{med['llmops']:.0f}", f"{med['+budget']:.0f}", f"{maf_adds:+.0f}",
-                          f"{ours_adds:+.0f}", f"{hosting:+.0f}", f"{ratio:.2f}", f"{budget_ratio:.2f}")
+        for export in exports:
+            span_exporter.write = log_exporter.write = export == "jsonl"
+            for stream in (False, True):
+                samples: dict[str, list[float]] = {name: [] for name in agents}
+                for agent, instrumented, settle in agents.values():  # warm-up (imports, first-call caches)
+                    await one_batch(agent, max(10, runs // 10), stream, instrumented, settle=settle)
+                for _ in range(rounds):
+                    for name, (agent, instrumented, settle) in agents.items():
+                        samples[name].append(await one_batch(agent, runs, stream, instrumented, clock,
+                                                             collect=True, settle=settle))
+                med = {name: reduce(values) * 1e6 for name, values in samples.items()}
+                maf_adds = med["maf-otel"] - med["bare"]
+                ours_adds = med["llmops"] - med["maf-otel"]
+                budget_adds = med["+budget"] - med["maf-otel"]
+                ratio = ours_adds / maf_adds if maf_adds > 0 else float("inf")
+                budget_ratio = budget_adds / maf_adds if maf_adds > 0 else float("inf")
+                hosting = med["no-op mw"] - med["maf-otel"]
+                table.add_row("stream" if stream else "sync", "dropped" if export == "drop" else "JSONL files",
+                              f"{med['bare']:.0f}", f"{med['maf-otel']:.0f}", f"{med['llmops']:.0f}",
+                              f"{med['+budget']:.0f}", f"{maf_adds:+.0f}", f"{ours_adds:+.0f}", f"{hosting:+.0f}",
+                              f"{ratio:.2f}", f"{paired_ratio(samples, 'llmops'):.2f}",
+                              f"{budget_ratio:.2f}")
     finally:
         OBSERVABILITY_SETTINGS.enable_instrumentation = True
         await runtime.aclose()
         await metered.aclose()
         tracer_provider.shutdown()
+        logger_provider.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
     console.print(table)
-    console.print(f"spans exported: {exporter.count}; budget ledger: {runtime.backends.get('budget')}; "
+    console.print(f"spans produced: {span_exporter.count}; budget ledger: {runtime.backends.get('budget')}; "
                   f"audit: {runtime.backends.get('audit')}; safety: {runtime.backends.get('safety')}")
 
 
@@ -209,5 +300,8 @@ if __name__ == "__main__":
     parser.add_argument("--stat", choices=("median", "min"), default="median")
     parser.add_argument("--stream-chunks", type=int, default=2,
                         help="chunks the scripted model streams an answer in (a provider sends about one a token)")
+    parser.add_argument("--export", choices=("drop", "jsonl", "both"), default="both",
+                        help="spans and log records dropped, written as JSONL (the embedded default), or both passes")
     args = parser.parse_args()
-    asyncio.run(main(args.runs, args.rounds, args.clock, args.stat, args.stream_chunks))
+    asyncio.run(main(args.runs, args.rounds, args.clock, args.stat, args.stream_chunks,
+                     ("drop", "jsonl") if args.export == "both" else (args.export,)))
