@@ -43,6 +43,7 @@ _FIRST_HANDLERS = frozenset({
     "ChatMiddlewarePipeline.execute.<locals>.create_next_handler.<locals>.current_handler",
 })
 _FACTORY = "create_next_handler"
+_MAF_MODULE = "agent_framework._middleware"
 
 
 def release_pipeline_cycle(caller: FrameType | None) -> bool:
@@ -52,7 +53,8 @@ def release_pipeline_cycle(caller: FrameType | None) -> bool:
     called from ``process()`` as its very last step). Returns whether the cycle was broken;
     ``False`` (nothing touched) whenever anything is not as verified.
     """
-    if not _ENABLED or caller is None or caller.f_code.co_qualname not in _FIRST_HANDLERS:
+    if not _ENABLED or caller is None or caller.f_code.co_qualname not in _FIRST_HANDLERS \
+            or caller.f_globals.get("__name__") != _MAF_MODULE:
         return False
     names = caller.f_locals
     if names.get("index") != 0:  # a middleware before ours may still call its call_next() again

@@ -107,10 +107,22 @@ async def test_a_middleware_after_ours_may_call_on_twice(make_runtime: Any) -> N
     assert "Oslo" in response.text and [r.status for r in results] == ["ok"] and len(client.calls) == 4
 
 
-def test_a_frame_that_is_not_mafs_handler_is_left_alone() -> None:
-    def create_next_handler() -> None: ...
+class AgentMiddlewarePipeline:
+    """A lookalike of MAF's pipeline, in another module: same names, same cycle."""
 
-    index = 0  # noqa: F841 - what the frame holds, like MAF's handler's
-    assert pipeline_cycle.release_pipeline_cycle(sys._getframe()) is False
-    assert create_next_handler.__closure__ is None
+    def execute(self) -> tuple[bool, Any]:
+        def create_next_handler(index: int) -> Any:
+            def current_handler() -> bool:
+                _ = create_next_handler, index
+                return pipeline_cycle.release_pipeline_cycle(sys._getframe())
+
+            return current_handler
+
+        return create_next_handler(0)(), create_next_handler
+
+
+def test_a_frame_that_is_not_mafs_handler_is_left_alone() -> None:
+    released, factory = AgentMiddlewarePipeline().execute()
+    assert released is False
+    assert factory.__closure__[0].cell_contents is factory  # the lookalike's cycle is untouched
     assert pipeline_cycle.release_pipeline_cycle(None) is False
