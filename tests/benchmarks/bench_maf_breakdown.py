@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
+import shutil
 import statistics
 import sys
 import tempfile
@@ -39,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "integrations")]
 
 from agent_framework import Agent  # noqa: E402
+from opentelemetry.sdk._logs import LoggerProvider  # noqa: E402
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor  # noqa: E402
 from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
@@ -46,7 +49,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
-from tests.benchmarks.bench_maf import DropExporter, one_batch  # noqa: E402
+from tests.benchmarks.bench_maf import DropExporter, SwitchableLogExporter, one_batch  # noqa: E402
 
 from llmops_kit.audit.base import AuditReceipt  # noqa: E402
 from llmops_kit.config import Settings  # noqa: E402
@@ -168,14 +171,20 @@ async def main(runs: int) -> None:
                        (_CallStreamHooks, ("on_final", "on_cleanup"))):
         for name in names:
             meter.wrap_hook(cls, name)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-maf-own-"))
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(DropExporter(), max_queue_size=100_000))
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-    from opentelemetry import metrics, trace
+    # an SDK logger provider, as any application with telemetry on has: the evaluation event is a log record
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(SwitchableLogExporter(tmp / "telemetry"),
+                                                                     max_queue_size=100_000))
+    from opentelemetry import _logs, metrics, trace
 
     trace.set_tracer_provider(tracer_provider)  # a benchmark is an application: it may install providers
     metrics.set_meter_provider(meter_provider)
-    runtimes = variants(Path(tempfile.mkdtemp(prefix="bench-maf-own-")), tracer_provider, meter_provider)
+    _logs.set_logger_provider(logger_provider)
+    runtimes = variants(tmp, tracer_provider, meter_provider)
     agents = {name: Agent(client=ScriptedChatClient(), name="w", tools=[get_weather],
                           middleware=llmops_middleware(rt)) for name, rt in runtimes.items()}
     medians: dict[tuple[str, bool], float] = {}
@@ -199,6 +208,8 @@ async def main(runs: int) -> None:
         for rt in runtimes.values():
             await rt.aclose()
         tracer_provider.shutdown()
+        logger_provider.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
     table = Table(title=f"µs per run inside the llmops middleware (median of {runs} runs, wall clock)")
     for column in ("mode", "full", "evaluation", "audit record", "safety checks", "bookkeeping"):
         table.add_column(column, justify="right")
