@@ -126,20 +126,17 @@ class DropExporter(SpanExporter):
         return None
 
 
-class SwitchableSpanExporter(SpanExporter):
+class SwitchableSpanExporter(DropExporter):
     """Writes spans as JSONL (the embedded default) or drops them, per measurement pass."""
 
     def __init__(self, directory: Path) -> None:
+        super().__init__()
         self.jsonl = JsonlSpanExporter(directory)
         self.write = False
-        self.count = 0
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
-        self.count += len(spans)
+        super().export(spans)
         return self.jsonl.export(spans) if self.write else SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        return None
 
 
 class SwitchableLogExporter(LogRecordExporter):
