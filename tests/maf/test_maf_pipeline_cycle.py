@@ -57,9 +57,9 @@ def collector_off() -> Iterator[None]:
         gc.enable()
 
 
-def _agent(runtime: Any, results: list[RunResult], *probes: Any, first: Any = ()) -> Agent:
+def _agent(runtime: Any, results: list[RunResult], *probes: Any) -> Agent:
     return Agent(client=ScriptedChatClient(), name="weather", instructions=INSTRUCTIONS, tools=[get_weather],
-                 middleware=[*first, *llmops_middleware(runtime, on_result=results.append), *probes])
+                 middleware=[*llmops_middleware(runtime, on_result=results.append), *probes])
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["sync", "stream"])
