@@ -129,6 +129,7 @@ class LLMOpsAgentMiddleware(AgentMiddleware):
             context.stream_consumption_context_manager_factories.append(hooks.bind_consumption)
             context.stream_transform_hooks.append(hooks.on_update)
         else:  # updates flow to the caller as they come: re-bind the run around each pull
+            hooks.pull = bind_pull(state)
             stream.with_pull_context_manager(hooks.bind)
         context.stream_result_hooks.append(hooks.on_final)
         context.stream_cleanup_hooks.append(hooks.on_cleanup)
@@ -307,8 +308,9 @@ class _StreamHooks:
         self.state: RunState | None = state
         self.stream: ResponseStream | None = stream
         self.cleaned = False
-        #: one context manager for every pull: binds the run and times each model call's first chunk
-        self.pull: bind_pull | None = bind_pull(state)
+        #: unbuffered streams only: one context manager for every pull, binding the run and timing
+        #: each model call's first chunk (a buffered stream binds once, see ``bind_consumption``)
+        self.pull: bind_pull | None = None
 
     def bind(self) -> Any:
         """Pull context manager (unbuffered streams): binds the run, times first chunks."""
