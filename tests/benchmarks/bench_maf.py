@@ -54,6 +54,7 @@ import argparse
 import asyncio
 import gc
 import itertools
+import random
 import shutil
 import statistics
 import sys
@@ -192,16 +193,35 @@ async def one_batch(agent: Agent, runs: int, stream: bool, instrumented: bool,
     return (clock() - start) / runs
 
 
-def paired_ratio(samples: dict[str, list[float]], variant: str) -> float:
-    """Median over rounds of (variant - maf-otel) / (maf-otel - bare) within the same round.
+def round_ratios(samples: dict[str, list[float]], variant: str) -> list[float]:
+    """(variant - maf-otel) / (maf-otel - bare) within each round.
 
     The variants of one round run back to back, so a slow stretch of the machine inflates all
     of them alike; a ratio per round cancels it, where the ratio of each variant's best batch
-    (the column before) compares batches from different moments.
+    compares batches from different moments.
     """
-    ratios = [(ours - maf) / (maf - bare) for bare, maf, ours in
-              zip(samples["bare"], samples["maf-otel"], samples[variant], strict=True) if maf > bare]
+    return [(ours - maf) / (maf - bare) for bare, maf, ours in
+            zip(samples["bare"], samples["maf-otel"], samples[variant], strict=True) if maf > bare]
+
+
+def paired_ratio(samples: dict[str, list[float]], variant: str) -> float:
+    """Median over rounds of :func:`round_ratios`."""
+    ratios = round_ratios(samples, variant)
     return statistics.median(ratios) if ratios else float("inf")
+
+
+def median_interval(values: Sequence[float], *, level: float = 0.9, resamples: int = 2000,
+                    seed: int = 20261124) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the median of ``values`` (rounds resampled with replacement).
+
+    How far the per-round median could move on another day of the same machine: a ratio whose
+    interval straddles 1.0 is parity, not a win or a loss."""
+    if len(values) < 2:
+        return (float("nan"), float("nan"))
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    tail = (1.0 - level) / 2
+    return medians[int(tail * (resamples - 1))], medians[int((1.0 - tail) * (resamples - 1))]
 
 
 async def main(runs: int, rounds: int, clock_name: str = "wall", stat: str = "median", chunks: int = 2,
@@ -251,7 +271,8 @@ async def main(runs: int, rounds: int, clock_name: str = "wall", stat: str = "me
     table = Table(title=f"MAF run overhead ({runs} runs x {rounds} rounds per cell, {stat} µs/run, "
                         f"{clock_name} clock, answers streamed in {chunks} chunks)")
     for column in ("mode", "telemetry", "bare", "maf-otel", "llmops", "+budget", "MAF otel adds", "llmops adds",
-                   "of which MAF hosting 2 mw", "ratio llmops/MAF", "per-round ratio (median)", "ratio +budget/MAF"):
+                   "of which MAF hosting 2 mw", "ratio llmops/MAF", "per-round ratio (median)",
+                   "per-round 90% interval", "ratio +budget/MAF"):
         table.add_column(column, justify="right")
     try:
         for export in exports:
@@ -275,6 +296,7 @@ async def main(runs: int, rounds: int, clock_name: str = "wall", stat: str = "me
                               f"{med['bare']:.0f}", f"{med['maf-otel']:.0f}", f"{med['llmops']:.0f}",
                               f"{med['+budget']:.0f}", f"{maf_adds:+.0f}", f"{ours_adds:+.0f}", f"{hosting:+.0f}",
                               f"{ratio:.2f}", f"{paired_ratio(samples, 'llmops'):.2f}",
+                              "{:.2f}–{:.2f}".format(*median_interval(round_ratios(samples, "llmops"))),
                               f"{budget_ratio:.2f}")
     finally:
         OBSERVABILITY_SETTINGS.enable_instrumentation = True
