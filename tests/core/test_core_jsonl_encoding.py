@@ -34,6 +34,10 @@ class Attr(str, enum.Enum):  # how MAF names its span attributes (``OtelAttr``)
         return self.value
 
 
+class Real(float):  # a float subclass (NumPy's float64 is one) passes OTel's attribute checks
+    pass
+
+
 def _stdlib_line(row: dict) -> bytes:
     """What the exporters wrote before: the reference the orjson lines must read back equal to."""
     return (json.dumps(row, ensure_ascii=True, separators=(",", ":"), default=str) + "\n").encode("ascii")
@@ -102,6 +106,10 @@ def test_exporters_keep_nan_lone_surrogates_enum_keys_and_unicode(tmp_path) -> N
     logger = logger_provider.get_logger("test")
     logger.emit(event_name="plain", attributes={"score": 0.25}, body={"k": [1, "ü"]})
     logger.emit(event_name="odd", attributes={"score": float("-inf")}, body={1: {"x": float("nan")}})
+    logger.emit(event_name="nested", attributes={"parts": {"a": float("nan"), "b": [1.0, float("inf")]}})
+    logger.emit(event_name="subclass", attributes={"sub": Real("nan")})
+    with tracer.start_as_current_span("subclass") as span:
+        span.set_attribute("score", Real("inf"))
 
     spans = {s["name"]: s for s in read_jsonl(tmp_path / SPANS_FILE)}
     assert spans["ok"]["attributes"] == {"text": "naïve 日本", "gen_ai.operation.name": "chat"}
@@ -112,3 +120,15 @@ def test_exporters_keep_nan_lone_surrogates_enum_keys_and_unicode(tmp_path) -> N
     logs = {r["event_name"]: r for r in read_jsonl(tmp_path / LOGS_FILE)}
     assert logs["plain"]["attributes"] == {"score": 0.25} and logs["plain"]["body"] == {"k": [1, "ü"]}
     assert logs["odd"]["attributes"]["score"] == -math.inf and math.isnan(logs["odd"]["body"]["1"]["x"])
+    nested = logs["nested"]["attributes"]
+    assert math.isnan(nested["parts"]["a"]) and nested["parts"]["b"] == [1.0, math.inf]
+    assert math.isnan(logs["subclass"]["attributes"]["sub"])
+    assert spans["subclass"]["attributes"]["score"] == math.inf
+
+
+def test_a_key_neither_encoder_takes_is_written_as_text() -> None:
+    """A log body or attribute map keyed by a tuple: orjson and ``json`` both refuse it; the line is
+    still written (keys as text), never an exception in the SDK's export thread."""
+    line = encode_line({"body": {(1, 2): float("nan"), 3: "x"}}, exact=False)
+    assert json.loads(line)["body"]["(1, 2)"] != json.loads(line)["body"]["(1, 2)"]  # NaN survives
+    assert json.loads(encode_line({"body": {(1, 2): 1.5}}))["body"] == {"(1, 2)": 1.5}
