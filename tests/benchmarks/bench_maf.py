@@ -18,7 +18,8 @@ interleaved round by round in one process so machine noise hits them all alike:
                    settles in the SQLite ledger (the defaults set no limit, which skips the ledger).
 
 Reported: the median µs per run of each variant, the µs each layer adds, and the ratio of
-what llmops adds to what MAF's instrumentation adds (target: <= 1.0). Both ``stream=False``
+what llmops adds to what MAF's instrumentation adds (target: <= 1.0) - of the best batches, as the
+median of per-round ratios, and a 90% bootstrap interval of that median. Both ``stream=False``
 and ``stream=True`` runs are measured. On a shared, busy machine wall-clock medians swing by
 ±30%; ``--clock cpu --stat min`` (process CPU time, best batch) is far steadier for A/B work.
 
