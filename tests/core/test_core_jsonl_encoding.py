@@ -21,7 +21,7 @@ from llmops_kit.telemetry.jsonl import (
     SPANS_FILE,
     JsonlLogExporter,
     JsonlSpanExporter,
-    _finite_values,
+    _finite,
     encode_line,
     read_jsonl,
 )
@@ -81,7 +81,7 @@ def test_random_rows_read_back_as_the_stdlib_encoder_wrote_them() -> None:
         keys = ["a", "b.c", "ü", Attr.OPERATION]
         attributes = {rng.choice(keys): _random_value(rng) for _ in range(rng.randrange(6))}
         row = {"name": "span", "attributes": attributes, "duration_ms": rng.random()}
-        line = encode_line(row, _finite_values(attributes))
+        line = encode_line(row, _finite(attributes))
         assert line.endswith(b"\n") and line.count(b"\n") == 1
         assert _same(json.loads(line), json.loads(_stdlib_line(row))), row
 

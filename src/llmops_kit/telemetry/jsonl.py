@@ -14,10 +14,9 @@ beyond 64 bits - is written by the standard library encoder as before.
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +41,22 @@ METRICS_FILE = "metrics.jsonl"
 LOGS_FILE = "logs.jsonl"
 
 
-def _finite_body(value: Any) -> bool:
-    """False when a NaN or infinite float sits anywhere in ``value`` (nested values included)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, (list, tuple)):
-        return all(map(_finite_body, value))
+def _finite(value: Any) -> bool:
+    """False when a NaN or infinite float sits anywhere in ``value`` (nested values included), which
+    orjson would write as ``null``. Attribute maps are the common case: their values are checked in
+    one loop, recursing only into sequences and maps."""
+    if isinstance(value, float):  # a subclass too (NumPy's float64 passes OTel's checks)
+        return value - value == 0.0  # inf - inf and nan - nan are nan
     if isinstance(value, dict):
-        return all(map(_finite_body, value.values()))
+        value = value.values()
+    elif not isinstance(value, (list, tuple)):
+        return True
+    for item in value:
+        if isinstance(item, float):
+            if item - item != 0.0:
+                return False
+        elif isinstance(item, (list, tuple, dict)) and not _finite(item):
+            return False
     return True
 
 
@@ -61,17 +68,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     return str(value)
-
-
-def _finite_values(attributes: Mapping[str, Any]) -> bool:
-    """False when an attribute holds a NaN or infinite float, which orjson would write as ``null``."""
-    for value in attributes.values():
-        if isinstance(value, float):  # a subclass too (NumPy's float64 passes OTel's checks)
-            if value - value != 0.0:  # inf - inf and nan - nan are nan
-                return False
-        elif isinstance(value, (list, tuple, dict)) and not _finite_body(value):
-            return False
-    return True
 
 
 #: str-valued enum keys (MAF's attribute names are ``OtelAttr`` members) are written as their value
@@ -127,12 +123,8 @@ def _span_row(span: ReadableSpan) -> tuple[dict[str, Any], bool]:
     parent = span.parent
     start, end = span.start_time or 0, span.end_time or 0
     attributes = dict(span.attributes) if span.attributes else {}
-    exact = _finite_values(attributes)
-    events = []
-    for e in span.events:
-        event_attributes = dict(e.attributes) if e.attributes else {}
-        exact = exact and _finite_values(event_attributes)
-        events.append({"name": e.name, "timestamp_ns": e.timestamp, "attributes": event_attributes})
+    events = [{"name": e.name, "timestamp_ns": e.timestamp, "attributes": dict(e.attributes) if e.attributes else {}}
+              for e in span.events]
     resource = span.resource
     row = {
         "name": span.name,
@@ -149,7 +141,8 @@ def _span_row(span: ReadableSpan) -> tuple[dict[str, Any], bool]:
         "events": events,
         "service": (resource.attributes or {}).get("service.name") if resource else None,
     }
-    return row, exact
+    # the maps are where a float can be (the rest is names, ids, integers and one finite duration)
+    return row, _finite(attributes) and all(_finite(e["attributes"]) for e in events)
 
 
 class JsonlSpanExporter(SpanExporter):
@@ -210,8 +203,7 @@ class JsonlMetricExporter(MetricExporter):
                             row.update(kind="sum", value=point.value)
                         else:
                             continue
-                        exact = _finite_values(attributes) and _finite_values(row)
-                        rows.append(encode_line(row, exact))
+                        rows.append(encode_line(row, _finite(row)))
         try:
             self._writer.write(rows)
         except OSError:
@@ -250,8 +242,7 @@ class JsonlLogExporter(LogRecordExporter):
                 "span_id": format_span_id(rec.span_id) if rec.span_id else None,
                 "attributes": attributes,
             }
-            exact = _finite_values(attributes) and (body is None or _finite_body(body))
-            rows.append(encode_line(row, exact))
+            rows.append(encode_line(row, _finite(row)))
         try:
             self._writer.write(rows)
         except OSError:
