@@ -1,8 +1,9 @@
 """Reading what LangChain reports: token usage, model and provider names.
 
 Usage is taken only from what the provider reported (``AIMessage.usage_metadata``, then the
-provider-specific ``LLMResult.llm_output``); when neither carries it, the answer is ``None``
-and callers flag ``llmops.usage_missing`` rather than estimate.
+provider-specific ``LLMResult.llm_output``); when neither carries it, or the counts it carries
+are not counts, the answer is ``None`` and callers flag ``llmops.usage_missing`` (the budget
+charges such a call its reservation, never $0).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from llmops_kit.usage import TokenUsage
+from llmops_kit.usage import TokenUsage, usage_from_counts
 
 #: LangChain ``ls_provider`` values -> OTel GenAI ``gen_ai.provider.name`` well-known values
 #: (semantic-conventions-genai, gen-ai-spans "gen_ai.provider.name").
@@ -43,45 +44,44 @@ def provider_name(ls_provider: str | None) -> str:
 
 
 def usage_from_metadata(meta: Mapping[str, Any] | None) -> TokenUsage | None:
-    """``UsageMetadata`` (input/output/total + cache and reasoning details) as ``TokenUsage``."""
-    if not meta:
+    """``UsageMetadata`` (input/output/total + cache and reasoning details) as ``TokenUsage``;
+    ``None`` when it is empty or its counts are malformed (``usage_from_counts``)."""
+    if not meta or not isinstance(meta, Mapping):
         return None
-    inp = int(meta.get("input_tokens") or 0)
-    out = int(meta.get("output_tokens") or 0)
-    in_det = meta.get("input_token_details") or {}
-    out_det = meta.get("output_token_details") or {}
-    return TokenUsage(
-        input_tokens=inp,
-        output_tokens=out,
-        total_tokens=int(meta.get("total_tokens") or (inp + out)),
-        cache_read_input_tokens=int(in_det.get("cache_read") or 0),
-        cache_creation_input_tokens=int(in_det.get("cache_creation") or 0),
-        reasoning_tokens=int(out_det.get("reasoning") or 0),
+    in_det = _mapping(meta.get("input_token_details"))
+    out_det = _mapping(meta.get("output_token_details"))
+    return usage_from_counts(
+        meta.get("input_tokens"),
+        meta.get("output_tokens"),
+        total_tokens=meta.get("total_tokens"),
+        cache_read_input_tokens=in_det.get("cache_read"),
+        cache_creation_input_tokens=in_det.get("cache_creation"),
+        reasoning_tokens=out_det.get("reasoning"),
     )
 
 
 def usage_from_llm_output(llm_output: Mapping[str, Any] | None) -> TokenUsage | None:
     """Provider-specific fallback: OpenAI ``token_usage`` or Anthropic-style ``usage``."""
-    if not llm_output:
+    if not llm_output or not isinstance(llm_output, Mapping):
         return None
     raw = llm_output.get("token_usage") or llm_output.get("usage")
     if not isinstance(raw, Mapping) or not raw:
         return None
-    inp = raw.get("prompt_tokens", raw.get("input_tokens"))
-    out = raw.get("completion_tokens", raw.get("output_tokens"))
-    if inp is None and out is None:
-        return None
-    p_det = raw.get("prompt_tokens_details") or {}
-    c_det = raw.get("completion_tokens_details") or {}
-    inp_i, out_i = int(inp or 0), int(out or 0)
-    return TokenUsage(
-        input_tokens=inp_i,
-        output_tokens=out_i,
-        total_tokens=int(raw.get("total_tokens") or (inp_i + out_i)),
-        cache_read_input_tokens=int(p_det.get("cached_tokens") or raw.get("cache_read_input_tokens") or 0),
-        cache_creation_input_tokens=int(raw.get("cache_creation_input_tokens") or 0),
-        reasoning_tokens=int(c_det.get("reasoning_tokens") or 0),
+    p_det = _mapping(raw.get("prompt_tokens_details"))
+    c_det = _mapping(raw.get("completion_tokens_details"))
+    return usage_from_counts(
+        raw.get("prompt_tokens", raw.get("input_tokens")),
+        raw.get("completion_tokens", raw.get("output_tokens")),
+        total_tokens=raw.get("total_tokens"),
+        cache_read_input_tokens=p_det.get("cached_tokens") or raw.get("cache_read_input_tokens"),
+        cache_creation_input_tokens=raw.get("cache_creation_input_tokens"),
+        reasoning_tokens=c_det.get("reasoning_tokens"),
     )
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """A details sub-map, or an empty one for anything else (``None``, a malformed value)."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def first_message(response: Any) -> Any:

@@ -7,15 +7,19 @@ the matching integration lazily.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from llmops_kit.usage import TokenUsage
+from llmops_kit.usage import TokenUsage, is_count_report
 
 if TYPE_CHECKING:
     from llmops_kit.runtime import Runtime
+
+_log = logging.getLogger("llmops_kit.agent")
 
 
 @dataclass(slots=True)
@@ -49,7 +53,9 @@ class AgentReply:
     """What an agent returns. Plain ``str`` replies are wrapped into this.
 
     ``usage`` is ``None`` when the framework reported none; the pipeline then settles the
-    budget at the reserved amount (never at $0) and marks the run ``usage_missing``.
+    budget at the reserved amount (never at $0) and marks the run ``usage_missing``. A usage
+    (of the run or of a ``model_calls`` record) holding anything but non-negative ``int``
+    counts is treated the same way, with a warning.
     """
 
     text: str
@@ -137,12 +143,32 @@ def coerce_reply(value: object) -> AgentReply:
             raise AgentReturnTypeError(
                 f"AgentReply.text must be str, got {type(value.text).__name__}"
             )
-        return value
+        return _with_checked_usage(value)
     if isinstance(value, str):
         return AgentReply(text=value)
     raise AgentReturnTypeError(
         f"agent returned {type(value).__name__}; expected str or llmops_kit.AgentReply"
     )
+
+
+def _with_checked_usage(reply: AgentReply) -> AgentReply:
+    """``reply``, or a copy whose usage counts as unreported when any of it is not a count report.
+
+    The run was already paid for: a negative or non-integer count must not price it at $0 or
+    refund the budget, and raising here would lose the run's record. Unreported usage is
+    flagged ``usage_missing`` and charged the reservation instead - the whole run's, also when
+    only one model call's record is bad, since the run's cost is the sum of its calls.
+    """
+    bad_run = reply.usage is not None and not is_count_report(reply.usage)
+    bad_call = next((c for c in reply.model_calls if not is_count_report(c.usage)), None)
+    if not bad_run and bad_call is None:
+        return reply
+    _log.warning("AgentReply usage holds values that are not token counts (%.60r); it counts as unreported",
+                 reply.usage if bad_run else bad_call.usage)  # type: ignore[union-attr]
+    calls = [c if is_count_report(c.usage) else
+             dataclasses.replace(c, usage=TokenUsage(reported=False), cost_micro_usd=None)
+             for c in reply.model_calls]
+    return dataclasses.replace(reply, usage=None, model_calls=calls)
 
 
 _FRAMEWORK_ADAPTERS: tuple[tuple[tuple[str, ...], str], ...] = (

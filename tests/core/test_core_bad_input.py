@@ -53,6 +53,31 @@ async def test_non_string_reply_is_an_error(make_runtime):
     assert audit_lines(rt)[0]["status"] == "error"
 
 
+@pytest.mark.parametrize(("usage", "call_usage"), [
+    (TokenUsage(-100, -5), TokenUsage(3, 2)),
+    (TokenUsage(10, 5.5), TokenUsage(3, 2)),  # type: ignore[arg-type]
+    ("12 tokens", TokenUsage(3, 2)),
+    (TokenUsage(10, 5), TokenUsage(-7, 2)),  # the run's figure fine, one call's not
+], ids=["negative", "fractional", "not-a-usage", "bad-call"])
+async def test_reply_usage_that_is_not_counts_is_charged_its_reservation(make_runtime, usage, call_usage):
+    """An application agent's own ``AgentReply.usage``: garbage there must not refund the budget
+    or price the run at $0 - it counts as unreported, like a provider that reported nothing."""
+    async def odd(query: str) -> AgentReply:
+        from llmops_kit.agent import ModelCallRecord
+
+        return AgentReply(text="hi", usage=usage, model="gpt-4o-mini",
+                          model_calls=[ModelCallRecord(model="gpt-4o-mini", usage=call_usage)])
+
+    rt = make_runtime(daily_token_budget=100_000)
+    result = await ProductionAgent(odd, name="odd", runtime=rt).run("hello there", tenant_id="t1")
+    await rt.aclose()
+    assert result.status == "ok"
+    assert result.usage_missing is True
+    assert result.cost_usd > 0 and result.cost_source == "reservation"
+    assert all(lim.used > 0 and lim.reserved == 0 for lim in result.budget.limits)
+    assert audit_lines(rt)[0]["usage_missing"] is True
+
+
 async def test_hanging_agent_times_out_and_releases_budget(make_runtime):
     async def hang(query: str) -> str:
         await asyncio.sleep(3600)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -157,3 +158,51 @@ def test_tracer_listed_before_guard_still_leaks_nothing(otel: Otel, runtime_fact
     assert len(chats) == 3 and all(s.attributes["llmops.orphaned"] for s in chats)
     assert_clean(otel, h, guard)
     guard.close()
+
+
+MALFORMED_USAGE = [
+    {"input_tokens": "lots", "output_tokens": 3, "total_tokens": 3},
+    {"input_tokens": -500, "output_tokens": -50, "total_tokens": -550},
+]
+
+
+async def global_day(rt: Any) -> Any:
+    """The global daily limit's state: what the budget holds and has charged."""
+    from llmops_kit.budget.base import BudgetSubject
+
+    state = await rt.budget.state(BudgetSubject())
+    return next(lim for lim in state.limits if lim.scope == "global")
+
+
+@pytest.mark.parametrize("usage", MALFORMED_USAGE, ids=["string", "negative"])
+def test_guard_charges_a_malformed_usage_report_its_reservation(otel: Otel, runtime_factory: Any,
+                                                                usage: dict[str, Any]) -> None:
+    """The model was called and paid: its report not being counts must neither fail the chain
+    (leaving the reservation held) nor make the call free."""
+    rt = runtime_factory(daily_token_budget=1_000_000)
+    model = ScriptedChatModel(script=["Sunny and mild."], usage=usage)
+    guard, h = LLMOpsGuardHandler(rt), LLMOpsCallbackHandler(telemetry=rt.telemetry)
+
+    reply = chain_with(model).invoke({"q": "weather in Oslo?"}, config={"callbacks": [guard, h]})
+
+    assert reply.text == "Sunny and mild."
+    day = asyncio.run(global_day(rt))
+    assert day.reserved == 0 and day.used > 0  # settled at what the call reserved
+    chat = next(s for s in otel.spans() if s.name.startswith("chat"))
+    assert chat.attributes["llmops.usage_missing"] is True
+    assert_clean(otel, h, guard)
+    guard.close()
+
+
+@pytest.mark.parametrize("usage", MALFORMED_USAGE, ids=["string", "negative"])
+async def test_middleware_charges_a_malformed_usage_report_its_reservation(otel: Otel, runtime_factory: Any,
+                                                                           usage: dict[str, Any]) -> None:
+    rt = runtime_factory(daily_token_budget=1_000_000)
+    model = ScriptedChatModel(script=["Sunny and mild."], usage=usage)
+    agent = create_agent(model, tools=[multiply], name="a", middleware=[LLMOpsGuardMiddleware(rt)])
+
+    out = await agent.ainvoke({"messages": [{"role": "user", "content": "weather in Oslo?"}]})
+
+    assert out["messages"][-1].text == "Sunny and mild."
+    day = await global_day(rt)
+    assert day.reserved == 0 and day.used > 0

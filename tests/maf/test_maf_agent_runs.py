@@ -181,6 +181,36 @@ async def test_unreported_usage_is_flagged_and_never_free(make_runtime: Any) -> 
     assert used and used[0] > 0  # settled at the reserved amount, not at zero
 
 
+class NegativeUsageClient(ScriptedChatClient):
+    """Reports its input tokens negated: an int, so MAF passes it on (it drops only non-ints)."""
+
+    def _answer(self, messages: Sequence[Message], options: Mapping[str, Any], stream: bool) -> Any:
+        contents, usage, finish, rid = super()._answer(messages, options, stream)
+        return contents, {**usage, "input_token_count": -usage["input_token_count"]}, finish, rid
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["sync", "stream"])
+async def test_malformed_usage_is_flagged_and_never_free(make_runtime: Any, stream: bool) -> None:
+    """A negative count is not a count: the calls are charged what they reserved, like unreported
+    ones, instead of raising in bookkeeping or being clamped to a free call."""
+    from llmops_kit.budget.policy import BudgetLimit
+
+    runtime = make_runtime(limits=[BudgetLimit("global", "day", "total_tokens", 1_000_000)])
+    results: list[RunResult] = []
+    agent, _ = weather_agent(runtime, results, NegativeUsageClient())
+
+    response = await run_agent(agent, "What's the weather in Oslo?", stream)
+
+    assert "Oslo: 7C, light rain" in response.text
+    result = results[0]
+    assert result.status == "ok"
+    assert result.usage_missing is True
+    assert result.cost_usd > 0
+    used = [lim.used for lim in result.budget.limits if lim.scope == "global"]
+    assert used and used[0] > 0
+    assert len(await audit_records(runtime)) == 1
+
+
 async def test_runtime_is_built_from_settings_on_first_run(tmp_path: Any, monkeypatch: Any,
                                                            tracer_provider: Any) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here: the embedded defaults
